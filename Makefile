@@ -1,0 +1,34 @@
+# Two commands on a fresh machine (see README): `make lab` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.vizkit-installed
+
+.PHONY: install lab gallery gallery-fast test test-fast clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Open the notebooks in JupyterLab.
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+## Execute every notebook (full mode) and render it to HTML under build/gallery/.
+gallery: install
+	$(BIN)/python tools/gallery.py
+
+gallery-fast: install
+	VIZKIT_FAST=1 $(BIN)/python tools/gallery.py
+
+## Unit tests, then every notebook executed top to bottom in fast mode by nbval.
+test: install
+	VIZKIT_FAST=1 VIZKIT_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
+		--nbval-lax --nbval-current-env --durations=10 -p no:cacheprovider
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,11 @@
+"""vizkit: visualizing and understanding convolutional networks (CS231n lecture 12), in notebooks.
+
+Data flows one way: model -> hooks -> method -> array -> plot. Notebooks import from here."""
+from . import data, hooks, plot
+from .hooks import frozen, preserved, record, relu_rule, swap_modules
+from .images import to_rgb
+from .layers import check_batch, get_layer, layer_names
+from .models import CLASSIC_MODELS, MODEL_NAMES, Model, WeightsUnavailable, load_model
+from .settings import choose, fast_mode, setup
+
+__version__ = "0.1.0"

@@ -1,0 +1,147 @@
+"""Images that install offline: natural photos from skimage, scikit-learn and matplotlib, and
+seeded composites (a recognisable object pasted onto a background) with ground-truth masks."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from .images import resize, to_rgb
+
+
+def _skimage(file: str) -> str:
+    import skimage.data
+
+    return os.path.join(os.path.dirname(skimage.data.__file__), file)
+
+
+def _sklearn(file: str) -> str:
+    import sklearn.datasets
+
+    return os.path.join(os.path.dirname(sklearn.datasets.__file__), "images", file)
+
+
+def _matplotlib(file: str) -> str:
+    import matplotlib
+
+    return os.path.join(matplotlib.get_data_path(), "sample_data", file)
+
+
+# name -> (package helper, file). Only files that ship inside the wheels: nothing is fetched.
+_PHOTOS = {
+    "chelsea": (_skimage, "chelsea.png"),
+    "coffee": (_skimage, "coffee.png"),
+    "rocket": (_skimage, "rocket.jpg"),
+    "astronaut": (_skimage, "astronaut.png"),
+    "motorcycle": (_skimage, "motorcycle_left.png"),
+    "hubble_deep_field": (_skimage, "hubble_deep_field.jpg"),
+    "immunohistochemistry": (_skimage, "ihc.png"),
+    "retina": (_skimage, "retina.jpg"),
+    "camera": (_skimage, "camera.png"),
+    "coins": (_skimage, "coins.png"),
+    "moon": (_skimage, "moon.png"),
+    "brick": (_skimage, "brick.png"),
+    "grass": (_skimage, "grass.png"),
+    "gravel": (_skimage, "gravel.png"),
+    "china": (_sklearn, "china.jpg"),
+    "flower": (_sklearn, "flower.jpg"),
+    "grace_hopper": (_matplotlib, "grace_hopper.jpg"),
+}
+TEXTURES = ("brick", "grass", "gravel")
+
+
+def photo_names() -> list[str]:
+    """Names accepted by photo(): natural photos and textures that install with the dependencies."""
+    return list(_PHOTOS)
+
+
+def photo_path(name: str) -> str:
+    """The file behind photo(name), inside an installed package."""
+    if name not in _PHOTOS:
+        raise KeyError(f"no photo named {name!r}; available: {', '.join(_PHOTOS)}")
+    where, file = _PHOTOS[name]
+    return where(file)
+
+
+@lru_cache(maxsize=None)
+def _photo(name: str) -> np.ndarray:
+    img = to_rgb(Image.open(photo_path(name)))
+    img.flags.writeable = False
+    return img
+
+
+def photo(name: str) -> np.ndarray:
+    """Offline photo `name` as an HxWx3 uint8 RGB array (grayscale ones repeated to RGB)."""
+    return _photo(name).copy()
+
+
+# The composites' objects: photo, crop box (left, top, right, bottom) in its pixels, mask shape,
+# range of the pasted long side in pixels at size 224, ImageNet class index and name.
+# Chosen by measurement on the offline model (600 images per seed, seeds 1 and 2, during development):
+# the cat's head and the espresso cup cut as ellipses at 120-190 px are top-1 on 96-100%; the moped
+# needs the whole rectangle at 150-210 px (95-97%; at 120-190 px it falls to 70-80%, mostly to
+# "mountain bike" and "disk brake"). The rocket, the flower and the palace lose their class once
+# cut out and shrunk, so they are not used.
+OBJECTS = {
+    "cat": ("chelsea", (40, 0, 400, 300), "ellipse", (120, 190), 285, "Egyptian cat"),
+    "espresso": ("coffee", (60, 35, 490, 400), "ellipse", (120, 190), 967, "espresso"),
+    "moped": ("motorcycle", (85, 60, 690, 460), "rectangle", (150, 210), 665, "moped"),
+}
+# Backgrounds on which all three objects keep their class; the immunohistochemistry slide, the
+# palace and the coins pull the espresso cup and the moped to other classes (55-75% top-1).
+BACKGROUNDS = TEXTURES + ("moon", "hubble_deep_field")
+
+
+def composites(n: int, seed: int = 0, size: int = 224) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n images with one known object each, pasted at a random place and scale onto a background.
+
+    Objects (see OBJECTS): the chelsea cat's head ("Egyptian cat"), the coffee cup ("espresso"),
+    the motorcycle ("moped"), chosen at random, flipped at random. Backgrounds: random crops of
+    brick, grass, gravel, moon and Hubble photos. The offline model's top-1 is the label on about
+    97% of them (measured; the tests assert at least 85% for a fresh seed). Deterministic in seed;
+    no model is involved.
+
+    Returns:
+        images: uint8 (n, size, size, 3); labels: int64 (n,) ImageNet class indices;
+        masks: bool (n, size, size), True exactly where object pixels were pasted.
+    """
+    if n < 0 or size < 32:
+        raise ValueError(f"need n >= 0 and size >= 32, got n={n}, size={size}")
+    rng = np.random.default_rng(seed)
+    images = np.empty((n, size, size, 3), np.uint8)
+    labels = np.empty(n, np.int64)
+    masks = np.zeros((n, size, size), bool)
+    kinds = list(OBJECTS)
+    for i in range(n):
+        photo_name, (left, top, right, bottom), shape, (lo, hi), label, _ = OBJECTS[kinds[rng.integers(len(kinds))]]
+        obj = _photo(photo_name)[top:bottom, left:right]
+        scale = rng.uniform(lo, hi) * size / 224 / max(obj.shape[:2])
+        h, w = (min(size, max(1, round(s * scale))) for s in obj.shape[:2])
+        obj = resize(np.ascontiguousarray(obj), (h, w))
+        obj = obj[:, ::-1] if rng.random() < 0.5 else obj
+        images[i] = _background(rng, size)
+        y, x = rng.integers(size - h + 1), rng.integers(size - w + 1)
+        mask = _ellipse(h, w) if shape == "ellipse" else np.ones((h, w), bool)
+        images[i, y:y + h, x:x + w][mask] = obj[mask]
+        masks[i, y:y + h, x:x + w] = mask
+        labels[i] = label
+    return images, labels, masks
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A random square crop (40-100% of the shorter side) of a random background, flipped at random."""
+    img = _photo(BACKGROUNDS[rng.integers(len(BACKGROUNDS))])
+    h, w = img.shape[:2]
+    side = int(min(h, w) * rng.uniform(0.4, 1.0))
+    top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
+    crop = img[top:top + side, left:left + side]
+    crop = crop[:, ::-1] if rng.random() < 0.5 else crop
+    return resize(np.ascontiguousarray(crop), (size, size))
+
+
+def _ellipse(h: int, w: int) -> np.ndarray:
+    """Boolean HxW mask of the ellipse inscribed in an h x w box."""
+    y, x = np.ogrid[:h, :w]
+    return ((y + 0.5 - h / 2) / (h / 2)) ** 2 + ((x + 0.5 - w / 2) / (w / 2)) ** 2 <= 1

@@ -1,0 +1,64 @@
+"""Find layers by name and check model inputs; shared by every method in vizkit."""
+from __future__ import annotations
+
+import difflib
+from typing import Union
+
+import torch
+from torch import nn
+
+
+def as_net(model) -> nn.Module:
+    """The nn.Module inside a vizkit Model, or the module itself."""
+    net = getattr(model, "net", model)
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"expected a vizkit Model or an nn.Module, got {type(model).__name__}")
+    return net
+
+
+def layer_names(model) -> list[str]:
+    """Names of all submodules, in forward-definition order, as accepted by `layer=`."""
+    return [name for name, _ in as_net(model).named_modules() if name]
+
+
+def get_layer(model, layer: Union[str, nn.Module]) -> nn.Module:
+    """The submodule called `layer` (or `layer` itself if it is a module of the model)."""
+    net = as_net(model)
+    if isinstance(layer, nn.Module):
+        if not any(m is layer for m in net.modules()):
+            raise ValueError(f"{type(layer).__name__} module is not part of this model")
+        return layer
+    modules = dict(net.named_modules())
+    if layer in modules and layer:
+        return modules[layer]
+    names = layer_names(net)
+    close = difflib.get_close_matches(str(layer), names, n=5, cutoff=0.4)
+    rest = [n for n in names if n not in close]
+    shown = close + rest[: max(0, 25 - len(close))]
+    more = f" ... ({len(names) - len(shown)} more; see model.layers())" if len(names) > len(shown) else ""
+    raise KeyError(f"no layer named {layer!r}. Closest first: {', '.join(shown)}{more}")
+
+
+def layer_name(model, layer: nn.Module) -> str:
+    """The name under which `layer` is registered in the model."""
+    for name, m in as_net(model).named_modules():
+        if m is layer:
+            return name
+    raise ValueError(f"{type(layer).__name__} module is not part of this model")
+
+
+def check_batch(x: torch.Tensor) -> torch.Tensor:
+    """Return x as an Nx3xHxW float tensor; a 3xHxW tensor gains the batch axis, anything else errors."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a tensor of shape Nx3xHxW, got {type(x).__name__}; "
+                        "use model.preprocess(img) to turn an image into one")
+    if x.ndim == 3 and x.shape[0] == 3:
+        x = x.unsqueeze(0)
+    if x.ndim != 4:
+        raise ValueError(f"expected a tensor of shape Nx3xHxW (or 3xHxW), got {tuple(x.shape)}")
+    if x.shape[1] != 3:
+        hint = " It looks channels-last: use x.permute(0, 3, 1, 2)." if x.shape[-1] == 3 else ""
+        raise ValueError(f"expected 3 colour channels in dim 1 (Nx3xHxW), got {tuple(x.shape)}.{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a float tensor, got {x.dtype}; use model.preprocess(img)")
+    return x

