@@ -1,0 +1,70 @@
+"""Offline photos and composites: determinism, masks against what was pasted, the model's accuracy."""
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from vizkit import data
+
+
+def test_every_photo_loads_offline(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("a photo tried to use the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    data._photo.cache_clear()
+    for name in data.photo_names():
+        img = data.photo(name)
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, name
+        assert min(img.shape[:2]) >= 200, name
+
+
+def test_photo_is_a_fresh_copy_and_names_are_checked():
+    a = data.photo("chelsea")
+    a[:] = 0
+    assert data.photo("chelsea").any()
+    with pytest.raises(KeyError, match="chelsea"):
+        data.photo("lena")
+
+
+def test_composites_shapes_and_determinism():
+    images, labels, masks = data.composites(12, seed=3, size=128)
+    assert images.shape == (12, 128, 128, 3) and images.dtype == np.uint8
+    assert labels.shape == (12,) and labels.dtype == np.int64
+    assert masks.shape == (12, 128, 128) and masks.dtype == bool
+    again = data.composites(12, seed=3, size=128)
+    assert all(np.array_equal(a, b) for a, b in zip((images, labels, masks), again))
+    other = data.composites(12, seed=4, size=128)
+    assert not np.array_equal(images, other[0])
+    assert set(labels) <= {v[4] for v in data.OBJECTS.values()}
+
+
+def test_masks_mark_exactly_the_pasted_pixels(monkeypatch):
+    """On a black background, the non-black pixels are the object: they must lie in the mask."""
+    monkeypatch.setattr(data, "_background", lambda rng, size: np.zeros((size, size, 3), np.uint8))
+    images, labels, masks = data.composites(60, seed=5)
+    lit = images.max(-1) > 0
+    assert not (lit & ~masks).any()
+    assert (lit & masks).sum() / masks.sum() > 0.97  # dark object pixels are rare
+    areas = masks.mean((1, 2))
+    assert areas.min() > 0.1 and areas.max() < 0.9
+    assert len(set(labels)) == 3
+
+
+@pytest.mark.parametrize("n, size", [(-1, 224), (3, 16)])
+def test_composites_rejects_bad_arguments(n, size):
+    with pytest.raises(ValueError):
+        data.composites(n, size=size)
+
+
+def test_offline_model_recognises_composites_of_an_unused_seed(model):
+    """The foundation issue's bar: top-1 equals the label on at least 85% of 500 images."""
+    images, labels, _ = data.composites(500, seed=777_000_001)
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, 500, 50):
+            x = torch.cat([model.preprocess(img, crop=False) for img in images[start:start + 50]])
+            correct += (model(x).argmax(1).numpy() == labels[start:start + 50]).sum()
+    assert correct / 500 >= 0.85, f"top-1 accuracy {correct / 500:.3f}"

@@ -1,0 +1,32 @@
+"""Every notebook follows the series' conventions (nbval executes them; this checks their shape)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("nbtools", ROOT / "tools" / "notebooks.py")
+nbtools = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(nbtools)
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert [p.name for p in NOTEBOOKS][:1] == ["01_filters.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_conventions(path):
+    assert nbtools.problems(path) == []
+
+
+def test_problems_are_detected(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    path = tmp_path / "99_bad.ipynb"
+    nbformat.write(nb, path)
+    found = nbtools.problems(path)
+    assert any("badge" in p for p in found) and any("outputs" in p for p in found)
+    assert any("Takeaways" in p for p in found)

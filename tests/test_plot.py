@@ -1,0 +1,52 @@
+"""Plot helpers: known normalisations, overlays, and figures that carry their labels."""
+import numpy as np
+import pytest
+import torch
+
+from vizkit import plot
+
+
+def test_filter_images_symmetric_and_minmax():
+    w = torch.zeros(2, 3, 2, 2)
+    w[0, 0, 0, 0], w[0, 1, 1, 1] = 2.0, -1.0
+    w[1] = 5.0
+    sym = plot.filter_images(w)
+    assert sym.shape == (2, 2, 2, 3)
+    assert sym[0, 0, 0, 0] == 1.0 and sym[0, 1, 1, 1] == 0.25 and sym[0, 1, 0, 2] == 0.5
+    assert np.all(sym[1] == 1.0)
+    mm = plot.filter_images(w, scale="minmax")
+    assert mm[0].min() == 0.0 and mm[0].max() == 1.0 and mm[0, 1, 1, 1] == 0.0
+    with pytest.raises(ValueError, match="out, in, kh, kw"):
+        plot.filter_images(torch.zeros(3, 3, 3))
+
+
+def test_overlay_resizes_and_stays_in_range():
+    img = np.zeros((64, 48, 3), np.uint8)
+    heat = np.arange(12, dtype=float).reshape(4, 3)
+    out = plot.overlay(img, heat, alpha=0.5)
+    assert out.shape == (64, 48, 3) and 0 <= out.min() and out.max() <= 0.5 + 1e-9
+    assert plot.overlay(img, heat, alpha=0.0).max() == 0
+
+
+def test_heatmap_has_title_and_colour_bar_in_heatmap_units():
+    fig = plot.show_heatmap(np.ones((32, 32, 3)), np.random.rand(8, 8) * 3, title="t", label="prob")
+    ax, cbar = fig.axes
+    assert ax.get_title() == "t" and cbar.get_ylabel() == "prob"
+    assert cbar.get_ylim()[1] <= 3
+
+
+def test_topk_uses_class_names():
+    fig = plot.show_topk([("espresso", 0.9), ("cup", 0.05)], title="coffee")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["cup", "espresso"] and fig.axes[0].get_title() == "coffee"
+
+
+def test_filter_grid_for_deep_filters_shows_input_channels():
+    fig = plot.show_filters(torch.randn(4, 16, 3, 3), channels=5, title="deep")
+    assert len([a for a in fig.axes if a.images]) == 20 and fig.axes[0].get_title() == "in 0"
+
+
+def test_show_maps_one_colour_bar():
+    fig = plot.show_maps(np.random.rand(6, 5, 5), titles=list("abcdef"), ncols=3)
+    assert len(fig.axes) == 7  # a 2 x 3 grid of maps and one colour bar
+    assert fig.axes[-1].get_ylabel() == "activation"

@@ -1,0 +1,83 @@
+"""Keep the notebooks consistent: the Colab badge and setup cell (the repository URL lives here,
+once), no stored outputs. `python tools/notebooks.py sync` rewrites them; `check` only reports."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = "https://github.com/vizkit-course/vizkit"
+BRANCH = "main"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def badge(path: Path) -> str:
+    """Markdown of the "Open in Colab" badge for a notebook."""
+    url = f"https://colab.research.google.com/github/{REPO.split('github.com/')[1]}/blob/{BRANCH}/notebooks/{path.name}"
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
+def setup_source() -> str:
+    """The first code cell of every notebook: installs vizkit on Colab, does nothing locally."""
+    return (
+        "# Setup. Locally `make lab` installed everything; on Colab this installs vizkit.\n"
+        "import sys\n"
+        "if \"google.colab\" in sys.modules:\n"
+        f"    %pip install -q \"vizkit @ git+{REPO}@{BRANCH}\""
+    )
+
+
+def problems(path: Path) -> list[str]:
+    """What is out of line in one notebook (empty when it follows the conventions)."""
+    nb = nbformat.read(path, as_version=4)
+    cells = nb.cells
+    found = []
+    if not cells or cells[0].cell_type != "markdown" or badge(path) not in cells[0].source:
+        found.append("first cell must be markdown starting with the Colab badge")
+    if len(cells) < 2 or cells[1].cell_type != "code" or cells[1].source != setup_source():
+        found.append("second cell must be the setup cell")
+    if not any("parameters" in c.metadata.get("tags", []) for c in cells if c.cell_type == "code"):
+        found.append("no code cell tagged 'parameters'")
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    for word in ("What you will learn", "Takeaways", "Exercises"):
+        if word not in text:
+            found.append(f"no {word!r} section")
+    if any(c.get("outputs") or c.get("execution_count") for c in cells if c.cell_type == "code"):
+        found.append("stored outputs or execution counts")
+    return found
+
+
+def sync(path: Path) -> None:
+    """Rewrite the badge and setup cell and strip outputs."""
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    lines = [line for line in first.source.splitlines() if "colab-badge.svg" not in line]
+    first.source = badge(path) + "\n\n" + "\n".join(lines).lstrip("\n")
+    setup = nbformat.v4.new_code_cell(setup_source())
+    if len(nb.cells) > 1 and nb.cells[1].cell_type == "code" and "google.colab" in nb.cells[1].source:
+        nb.cells[1] = setup
+    else:
+        nb.cells.insert(1, setup)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.validator.normalize(nb)
+    nbformat.write(nb, path)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "check"
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    if command == "sync":
+        for path in paths:
+            sync(path)
+    bad = {p.name: problems(p) for p in paths}
+    for name, found in bad.items():
+        for problem in found:
+            print(f"{name}: {problem}")
+    return 1 if any(bad.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
