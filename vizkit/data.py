@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -145,3 +146,26 @@ def _ellipse(h: int, w: int) -> np.ndarray:
     """Boolean HxW mask of the ellipse inscribed in an h x w box."""
     y, x = np.ogrid[:h, :w]
     return ((y + 0.5 - h / 2) / (h / 2)) ** 2 + ((x + 0.5 - w / 2) / (w / 2)) ** 2 <= 1
+
+
+def views(names: Sequence[str], n: int, seed: int = 0, size: int = 224) -> tuple[np.ndarray, np.ndarray]:
+    """n augmented views of the photos `names`: random crops (35-100% of the shorter side, anywhere),
+    flips and brightness/contrast changes of up to 25%, resized to size x size.
+
+    Returns images uint8 (n, size, size, 3) and labels int64 (n,): the index in `names` of the
+    source photo, cycling through the names so that every photo gets n // len(names) views or one more.
+    """
+    rng = np.random.default_rng(seed)
+    images = np.empty((n, size, size, 3), np.uint8)
+    labels = np.arange(n) % len(names)
+    for i, label in enumerate(labels):
+        img = _photo(names[label])
+        h, w = img.shape[:2]
+        side = int(min(h, w) * rng.uniform(0.35, 1.0))
+        top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
+        crop = resize(np.ascontiguousarray(img[top:top + side, left:left + side]), (size, size))
+        crop = crop[:, ::-1] if rng.random() < 0.5 else crop
+        gain, shift = rng.uniform(0.75, 1.25), rng.uniform(-0.25, 0.25) * 255
+        mean = crop.mean()
+        images[i] = np.clip((crop - mean) * gain + mean + shift * 0.5, 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)

@@ -27,7 +27,7 @@ class WeightsUnavailable(RuntimeError):
     """Pretrained weights for a named model are neither cached nor downloadable."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Model:
     """An ImageNet classifier with what is needed to feed it images and read its answers.
 
@@ -43,6 +43,10 @@ class Model:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     note: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        return (f"Model({self.name!r}, {len(self.classes)} classes, input {self.crop_size}x{self.crop_size} "
+                f"(resize {self.resize_size}), mean={self.mean}, std={self.std}, device={self.device})")
 
     @property
     def device(self) -> torch.device:

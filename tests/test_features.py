@@ -1,0 +1,134 @@
+"""Features, receptive fields, top patches and occlusion: known answers on hand-built networks."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import vizkit
+from vizkit import data
+from vizkit.attribution import occlusion
+from vizkit.features import ReceptiveField, features, layer_output, receptive_field, top_patches
+from vizkit.hooks import count_hooks
+
+
+def paper_net():
+    """conv3 s1 p1 -> ReLU -> conv3 s2 p1 -> maxpool2 -> conv3 dilation 2 p2: field 23, stride 4, offset -10.
+
+    On paper, with r (size), j (stride), s (start of unit 0): r += (k - 1) * d * j; s -= p * j; j *= stride.
+    (1, 1, 0) -> (3, 1, -1) -> (5, 2, -2) -> (7, 4, -2) -> (7 + 2 * 2 * 4, 4, -2 - 2 * 4) = (23, 4, -10).
+    """
+    return nn.Sequential(nn.Conv2d(3, 4, 3, 1, 1), nn.ReLU(), nn.Conv2d(4, 4, 3, 2, 1),
+                         nn.MaxPool2d(2, 2), nn.Conv2d(4, 4, 3, padding=2, dilation=2))
+
+
+def test_receptive_field_known_answer():
+    net = paper_net()
+    before = [p.clone() for p in net.parameters()]
+    assert receptive_field(net, "4") == ReceptiveField(23, 4, -10)
+    assert tuple(receptive_field(net, "2")) == (5, 2, -2)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert isinstance(net[3], nn.MaxPool2d) and count_hooks(net) == 0
+
+
+def test_receptive_field_tf_same_padding(model):
+    """timm's stride-2 "same" conv on an even input pads 0 on the left and 1 on the right."""
+    assert receptive_field(model, "conv_stem") == ReceptiveField(3, 2, 0)
+    assert receptive_field(model, "blocks.1") == ReceptiveField(19, 4, -6)
+    assert model.net.conv_stem.weight.abs().max() > 1 and count_hooks(model) == 0
+
+
+def test_receptive_field_box_matches_gradient_support():
+    """The box of unit (i, j) is where the real (non-linearised) network's gradient can be nonzero."""
+    torch.manual_seed(0)
+    net = paper_net()
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Conv2d):
+                m.weight.abs_()
+                m.bias.fill_(1.0)
+    x = torch.rand(1, 3, 64, 64, requires_grad=True)
+    layer_output(net, x, "4")[0, :, 5, 7].sum().backward()
+    rows = torch.nonzero(x.grad[0].abs().sum((0, 2))).flatten()
+    cols = torch.nonzero(x.grad[0].abs().sum((0, 1))).flatten()
+    top, left, bottom, right = receptive_field(net, "4").box(5, 7)
+    assert top <= rows.min() and rows.max() < bottom and left <= cols.min() and cols.max() < right
+
+
+def test_features_penultimate_and_layer(model):
+    images, _ = data.views(["chelsea", "coffee"], 5, seed=1)
+    f = features(model, images, batch_size=2)
+    assert f.shape == (5, 1280)
+    x = torch.cat([model.preprocess(img, crop=False) for img in images])
+    with torch.no_grad():
+        logits = model(x)
+        from_features = model.net.classifier(torch.from_numpy(f))
+    assert torch.allclose(from_features, logits, atol=1e-4)
+    g = features(model, iter(images), layer="blocks.2", pool="max", batch_size=3)
+    assert g.shape == (5, 40)
+    assert count_hooks(model) == 0
+
+
+def test_features_needs_preprocessing_for_arrays(tiny):
+    with pytest.raises(TypeError, match="tensor"):
+        features(tiny, np.zeros((2, 8, 8, 3), np.uint8))
+    assert features(tiny, torch.randn(4, 3, 8, 8)).shape == (4, 5)
+
+
+def test_top_patches_streaming_matches_brute_force():
+    """Channel c of a 1x1 conv is pixel channel c: the top images are the ones with the brightest pixel."""
+    net = nn.Sequential(nn.Conv2d(3, 3, 1))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+        net[0].bias.zero_()
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 200, (50, 16, 16, 3)).astype(np.uint8)
+    peaks = rng.permutation(50)
+    for rank, i in enumerate(peaks[:5]):
+        imgs[i, 3 + rank, 4, 1] = 250 - rank      # the five brightest green pixels, in order
+    model = vizkit.Model(net, "identity", [str(i) for i in range(3)], mean=(0, 0, 0), std=(1, 1, 1))
+    top = top_patches(model, (img for img in imgs), "0", channels=[1], k=5, batch_size=7)
+    assert list(top.index[0]) == list(peaks[:5])
+    assert np.allclose(top.values[0], (250 - np.arange(5)) / 255)
+    assert [tuple(u) for u in top.units[0]] == [(3 + r, 4) for r in range(5)]
+    assert top.field == ReceptiveField(1, 1, 0)
+    assert all(p.shape == (1, 1, 3) and p[0, 0, 1] == 250 - r for r, p in enumerate(top.patches[0]))
+
+
+def test_top_patches_on_the_offline_model(model):
+    images, _, _ = data.composites(12, seed=2)
+    top = top_patches(model, images, "blocks.2", channels=[0, 5], k=3, batch_size=5)
+    assert top.values.shape == (2, 3) and np.all(np.diff(top.values, axis=1) <= 0)
+    assert all(p.shape == (67, 67, 3) and p.dtype == np.uint8 for row in top.patches for p in row)
+    assert count_hooks(model) == 0
+
+
+class CornerNet(nn.Module):
+    """Logits depend only on the top-left 32 x 32 corner: class 1 wins when it is bright."""
+
+    def forward(self, x):
+        s = x[:, :, :32, :32].mean((1, 2, 3))
+        return torch.stack([torch.zeros_like(s), 10 * s], 1)
+
+
+def test_occlusion_of_a_corner_model():
+    x = torch.ones(1, 3, 96, 96)
+    grid = occlusion(CornerNet(), x, target=1, size=32, stride=16, baseline=0.0, batch_size=4)
+    assert grid.shape == (5, 5)
+    full = torch.tensor([0.0, 10.0]).softmax(0)[1].item()
+    for r in range(5):
+        for c in range(5):
+            covered = max(0, 32 - 16 * r) * max(0, 32 - 16 * c) / 32 ** 2  # share of the corner hidden
+            expected = torch.tensor([0.0, 10 * (1 - covered)]).softmax(0)[1].item()
+            assert grid[r, c] == pytest.approx(expected, abs=1e-6)
+    assert grid[4, 4] == pytest.approx(full)
+
+
+def test_occlusion_baseline_tensor_and_errors(model):
+    x = model.preprocess(data.photo("coffee"))
+    same = occlusion(model, x, "espresso", size=64, stride=80, baseline=x)
+    clean = model(x).softmax(-1)[0, 967].item()
+    assert np.allclose(same, clean, atol=1e-5)
+    with pytest.raises(ValueError, match="one image"):
+        occlusion(model, torch.cat([x, x]), 967)
+    with pytest.raises(ValueError, match="size"):
+        occlusion(model, x, 967, size=500)

@@ -1,0 +1,260 @@
+"""What layers compute over many images: feature vectors, receptive fields, maximally activating patches."""
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from typing import Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .hooks import LayerRef, frozen, swap_modules
+from .layers import as_net, check_batch, get_layer, layer_name
+
+Images = Union[torch.Tensor, np.ndarray, Iterable[np.ndarray]]
+
+
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once the wanted layer has run."""
+
+
+@contextmanager
+def _capture(module: nn.Module, inputs: bool = False) -> Iterator[dict]:
+    """While in the block, a forward through `module` stores its output (or input) and stops the pass."""
+    box: dict = {}
+
+    def on_output(mod, args, output):
+        box["value"] = output
+        raise _Stop
+
+    def on_input(mod, args):
+        box["value"] = args[0]
+        raise _Stop
+
+    handle = module.register_forward_pre_hook(on_input) if inputs else module.register_forward_hook(on_output)
+    try:
+        yield box
+    finally:
+        handle.remove()
+
+
+def layer_output(model, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
+    """The output of `layer` for the batch x, running the network no further than that layer."""
+    module = get_layer(model, layer)
+    with _capture(module) as box:
+        try:
+            as_net(model)(check_batch(x))
+        except _Stop:
+            pass
+    if "value" not in box:
+        raise RuntimeError(f"layer {layer!r} did not run in the forward pass")
+    return box["value"]
+
+
+def _penultimate(net: nn.Module) -> nn.Linear:
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("the model has no nn.Linear head; pass layer= to choose the features")
+    return linears[-1]
+
+
+def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Tensor, list]]:
+    """Yield (normalised batch, the images it came from) from a tensor or from HxWx3 images."""
+    if isinstance(images, torch.Tensor):
+        images = check_batch(images)
+        for start in range(0, len(images), batch_size):
+            yield images[start:start + batch_size], []
+        return
+    if not hasattr(model, "preprocess"):
+        raise TypeError("images as arrays need the model from vizkit.load_model (for its "
+                        "preprocessing); with a plain nn.Module pass a normalised Nx3xHxW tensor")
+    it = iter(images)
+    while chunk := list(islice(it, batch_size)):
+        x = torch.cat([model.preprocess(img, crop=False) for img in chunk])
+        yield x, chunk
+
+
+@torch.no_grad()
+def features(model, images: Images, layer: Optional[LayerRef] = None, batch_size: int = 32,
+             pool: Optional[str] = "avg") -> np.ndarray:
+    """Feature vectors (N, D) for N images, in batches, without gradients.
+
+    images: a normalised Nx3xHxW tensor, or HxWx3 uint8 images of one size (an array or any
+    iterable; fed whole, as model.preprocess(img, crop=False) does). layer=None: the input of the
+    last nn.Linear (the penultimate features). A spatial layer output is averaged ("avg") or
+    maxed ("max") over positions, or flattened (pool=None). Memory is bounded by one batch.
+    """
+    net = as_net(model)
+    module = _penultimate(net) if layer is None else get_layer(net, layer)
+    out = []
+    for x, _ in _batches(model, images, batch_size):
+        with _capture(module, inputs=layer is None) as box:
+            try:
+                net(x)
+            except _Stop:
+                pass
+        out.append(_pooled(box["value"], pool).float().cpu().numpy())
+    if not out:
+        raise ValueError("no images given")
+    return np.concatenate(out)
+
+
+def _pooled(value: torch.Tensor, pool: Optional[str]) -> torch.Tensor:
+    if value.ndim == 4 and pool == "avg":
+        return value.mean((2, 3))
+    if value.ndim == 4 and pool == "max":
+        return value.amax((2, 3))
+    if pool not in (None, "avg", "max"):
+        raise ValueError(f"pool must be 'avg', 'max' or None, got {pool!r}")
+    return value.flatten(1)
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Where a layer's unit (i, j) looks: input rows offset + i*stride ... + size - 1 (same for columns).
+
+    size: the theoretical receptive field in pixels; stride: pixels between neighbouring units;
+    offset: first input pixel of unit 0 (negative where it starts in the padding).
+    """
+
+    size: int
+    stride: int
+    offset: int
+
+    def box(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) input pixel box, bottom/right exclusive, of unit (i, j)."""
+        top, left = self.offset + i * self.stride, self.offset + j * self.stride
+        return top, left, top + self.size, left + self.size
+
+    def __iter__(self):
+        return iter((self.size, self.stride, self.offset))
+
+
+def _linearised(name: str, module: nn.Module) -> Optional[nn.Module]:
+    """Replacement that makes every path from input to output positive and linear (see receptive_field)."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        probe = copy.copy(module)  # same class: keeps its padding rule (TF "same" included)
+        probe._parameters = dict(module._parameters)
+        probe.weight = nn.Parameter(torch.ones_like(module.weight), requires_grad=False)
+        if module.bias is not None:
+            probe.bias = nn.Parameter(torch.zeros_like(module.bias), requires_grad=False)
+        return probe
+    if isinstance(module, nn.MaxPool2d):
+        return nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) or _is_activation(module):
+        return nn.Identity()
+    return None
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return type(module).__module__.startswith("torch.nn.modules.activation") or \
+        type(module).__name__ in ("Swish", "HardSwish", "HardSigmoid", "GELU")
+
+
+def receptive_field(model, layer: LayerRef, input_size: int = 224) -> ReceptiveField:
+    """The receptive field of one unit of `layer`, exact for the architecture's kernels, strides,
+    dilations and paddings (TensorFlow "same" padding included, which depends on input_size).
+
+    Method: every conv gets all-one weights, max-pools become average pools, batch norms and
+    activations become identities; then the input gradient of one output unit is positive exactly
+    on its receptive field. The probe grows the input until the field fits inside it.
+    """
+    net = as_net(model)
+    name = layer if isinstance(layer, str) else layer_name(net, layer)
+    get_layer(net, name)  # a clear error for a wrong name, before any change to the model
+    device = next(net.parameters()).device
+    size = input_size
+    with frozen(net), swap_modules(net, _linearised):
+        probe_module = get_layer(net, name)
+        while True:
+            x = torch.ones(1, 3, size, size, device=device, requires_grad=True)
+            with _capture(probe_module) as box:
+                try:
+                    net(x)
+                except _Stop:
+                    pass
+            out = box["value"]
+            if out.ndim != 4:
+                raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(out.shape)})")
+            i = out.shape[2] // 2
+            rows = [_support(x, out[0, :, i + d, i + d].sum()) for d in (0, 1)]
+            (start, end), (next_start, _) = rows
+            if start > 0 and end < size - 1 or size >= 8 * input_size:
+                break
+            size *= 2
+    stride = next_start - start
+    return ReceptiveField(end - start + 1, stride, start - i * stride)
+
+
+def _support(x: torch.Tensor, unit: torch.Tensor) -> tuple[int, int]:
+    (grad,) = torch.autograd.grad(unit, x, retain_graph=True)
+    rows = torch.nonzero(grad[0].sum((0, 2)) > 0).flatten()
+    return int(rows.min()), int(rows.max())
+
+
+@dataclass
+class TopPatches:
+    """The k images that excite each channel most, and the patches around the strongest unit.
+
+    values (C, k): the channel's activation at that unit; index (C, k): position of the image in
+    the stream; units (C, k, 2): (row, col) of the unit in the layer's grid; patches[c][r]: the
+    receptive-field crop (HxWx3 uint8; outside the image filled with grey).
+    """
+
+    channels: list[int]
+    values: np.ndarray
+    index: np.ndarray
+    units: np.ndarray
+    patches: list[list[np.ndarray]]
+    field: ReceptiveField
+
+
+@torch.no_grad()
+def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: Sequence[int],
+                k: int = 9, batch_size: int = 32) -> TopPatches:
+    """For each channel, the k images (one patch each) with the largest activation anywhere.
+
+    One streaming pass over `images` (HxWx3 uint8 of one size; any iterable, a generator too):
+    memory holds one batch and k patches per channel, whatever the number of images.
+    """
+    net = as_net(model)
+    channels = list(channels)
+    best_v = best_i = best_u = None
+    kept: list[dict[int, np.ndarray]] = [{} for _ in channels]  # per channel: image index -> patch
+    field = None
+    seen = 0
+    for x, imgs in _batches(model, images, batch_size):
+        if field is None:
+            field = receptive_field(net, layer, input_size=x.shape[-1])
+        act = layer_output(net, x, layer)[:, channels]            # (B, C, h, w)
+        b, c, h, w = act.shape
+        v, pos = (t.T.cpu() for t in act.flatten(2).max(-1))       # (C, B): best unit per image
+        idx = torch.arange(seen, seen + b).expand(c, b)
+        units = torch.stack([pos // w, pos % w], -1)               # (C, B, 2)
+        if best_v is not None:
+            v, idx, units = torch.cat([best_v, v], 1), torch.cat([best_i, idx], 1), torch.cat([best_u, units], 1)
+        order = v.topk(min(k, v.shape[1]), dim=1).indices
+        best_v, best_i = v.gather(1, order), idx.gather(1, order)
+        best_u = units.gather(1, order[..., None].expand(-1, -1, 2))
+        for ch in range(c):
+            kept[ch] = {j: kept[ch][j] if j in kept[ch] else _crop(imgs[j - seen], field, *best_u[ch, r].tolist())
+                        for r, j in enumerate(best_i[ch].tolist())}
+        seen += b
+    if best_v is None:
+        raise ValueError("no images given")
+    patches = [[kept[ch][j] for j in best_i[ch].tolist()] for ch in range(len(channels))]
+    return TopPatches(channels, best_v.numpy(), best_i.numpy(), best_u.numpy(), patches, field)
+
+
+def _crop(img: np.ndarray, field: ReceptiveField, i: int, j: int, fill: int = 128) -> np.ndarray:
+    """The receptive field of unit (i, j) cut from img; parts outside the image are `fill` grey."""
+    top, left, bottom, right = field.box(i, j)
+    h, w = img.shape[:2]
+    out = np.full((field.size, field.size, 3), fill, np.uint8)
+    t, l, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+    if b > t and r > l:
+        out[t - top:b - top, l - left:r - left] = img[t:b, l:r]
+    return out
