@@ -3,7 +3,7 @@
 Data flows one way: model -> hooks -> method -> array -> plot. Notebooks import from here."""
 from . import data, hooks, plot
 from .attribution import occlusion
-from .features import features, layer_output, receptive_field, top_patches
+from .activations import dissect, features, layer_output, receptive_field, top_patches
 from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
 from .layers import check_batch, get_layer, layer_names

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .hooks import frozen
-from .layers import check_batch
+from .layers import channels_last, check_batch
 
 Target = Union[int, str]
 
@@ -23,7 +23,7 @@ def class_index(model, target: Target) -> int:
 
 @torch.no_grad()
 def occlusion(model, x: torch.Tensor, target: Target, size: int = 32, stride: int = 16,
-              baseline: Union[float, torch.Tensor] = 0.0, batch_size: int = 64) -> np.ndarray:
+              baseline: Union[float, torch.Tensor] = 0.0, batch_size: int = 16) -> np.ndarray:
     """Probability of `target` with a size x size square occluded at each position (Zeiler & Fergus 2013).
 
     x: one normalised 1x3xHxW image. baseline: what replaces the occluded pixels, in the model's
@@ -50,5 +50,5 @@ def occlusion(model, x: torch.Tensor, target: Target, size: int = 32, stride: in
             cols = (xs >= chunk[:, 1:]) & (xs < chunk[:, 1:] + size)          # (B, W)
             mask = (rows[:, :, None] & cols[:, None, :])[:, None].to(x.dtype)  # (B, 1, H, W)
             occluded = x * (1 - mask) + baseline * mask
-            probs.append(net(occluded).softmax(-1)[:, target])
+            probs.append(net(channels_last(occluded)).softmax(-1)[:, target])
     return torch.cat(probs).view(len(tops), len(lefts)).cpu().numpy()

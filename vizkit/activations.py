@@ -9,10 +9,11 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .hooks import LayerRef, frozen, swap_modules
-from .layers import as_net, check_batch, get_layer, layer_name
+from .layers import as_net, channels_last, check_batch, get_layer, layer_name
 
 Images = Union[torch.Tensor, np.ndarray, Iterable[np.ndarray]]
 
@@ -66,7 +67,7 @@ def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Ten
     if isinstance(images, torch.Tensor):
         images = check_batch(images)
         for start in range(0, len(images), batch_size):
-            yield images[start:start + batch_size], []
+            yield channels_last(images[start:start + batch_size]), []
         return
     if not hasattr(model, "preprocess"):
         raise TypeError("images as arrays need the model from vizkit.load_model (for its "
@@ -74,11 +75,11 @@ def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Ten
     it = iter(images)
     while chunk := list(islice(it, batch_size)):
         x = torch.cat([model.preprocess(img, crop=False) for img in chunk])
-        yield x, chunk
+        yield channels_last(x), chunk
 
 
 @torch.no_grad()
-def features(model, images: Images, layer: Optional[LayerRef] = None, batch_size: int = 32,
+def features(model, images: Images, layer: Optional[LayerRef] = None, batch_size: int = 16,
              pool: Optional[str] = "avg") -> np.ndarray:
     """Feature vectors (N, D) for N images, in batches, without gradients.
 
@@ -214,7 +215,7 @@ class TopPatches:
 
 @torch.no_grad()
 def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: Sequence[int],
-                k: int = 9, batch_size: int = 32) -> TopPatches:
+                k: int = 9, batch_size: int = 16) -> TopPatches:
     """For each channel, the k images (one patch each) with the largest activation anywhere.
 
     One streaming pass over `images` (HxWx3 uint8 of one size; any iterable, a generator too):
@@ -258,3 +259,32 @@ def _crop(img: np.ndarray, field: ReceptiveField, i: int, j: int, fill: int = 12
     if b > t and r > l:
         out[t - top:b - top, l - left:r - left] = img[t:b, l:r]
     return out
+
+
+@torch.no_grad()
+def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile: float = 0.9,
+            batch_size: int = 16) -> np.ndarray:
+    """IoU of each channel's thresholded map with ground-truth masks (network dissection, Bau et al. 2017).
+
+    Each channel's threshold is its `quantile` over all positions of all images; its maps are
+    upsampled bilinearly to the image size and compared with masks (N, H, W bool). Returns (C,).
+    """
+    net = as_net(model)
+    acts = torch.cat([layer_output(net, x, layer).float().cpu() for x, _ in _batches(model, images, batch_size)])
+    if acts.ndim != 4:
+        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(acts.shape)})")
+    masks = torch.as_tensor(np.asarray(masks, bool))
+    if masks.shape[0] != acts.shape[0]:
+        raise ValueError(f"{acts.shape[0]} images but {masks.shape[0]} masks")
+    c = acts.shape[1]
+    flat = acts.transpose(0, 1).reshape(c, -1)
+    step = max(1, flat.shape[1] // 200_000)  # a subsample keeps torch.quantile within its size limit
+    threshold = torch.quantile(flat[:, ::step], quantile, dim=1)[None, :, None, None]
+    inter, union = torch.zeros(c), torch.zeros(c)
+    for start in range(0, len(acts), batch_size):
+        up = F.interpolate(acts[start:start + batch_size], size=masks.shape[1:], mode="bilinear",
+                           align_corners=False) > threshold
+        gt = masks[start:start + batch_size, None]
+        inter += (up & gt).sum((0, 2, 3))
+        union += (up | gt).sum((0, 2, 3))
+    return (inter / union.clamp(min=1)).numpy()

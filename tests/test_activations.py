@@ -7,7 +7,7 @@ from torch import nn
 import vizkit
 from vizkit import data
 from vizkit.attribution import occlusion
-from vizkit.features import ReceptiveField, features, layer_output, receptive_field, top_patches
+from vizkit.activations import ReceptiveField, features, layer_output, receptive_field, top_patches
 from vizkit.hooks import count_hooks
 
 
@@ -132,3 +132,19 @@ def test_occlusion_baseline_tensor_and_errors(model):
         occlusion(model, torch.cat([x, x]), 967)
     with pytest.raises(ValueError, match="size"):
         occlusion(model, x, 967, size=500)
+
+
+def test_dissect_known_answer():
+    """Channel 0 copies the red plane, channel 1 its negation: IoU 1 and 0 against the red squares."""
+    net = nn.Sequential(nn.Conv2d(3, 2, 1))
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].weight[0, 0], net[0].weight[1, 0] = 1.0, -1.0
+        net[0].bias.zero_()
+    masks = np.zeros((6, 16, 16), bool)
+    for i in range(6):
+        masks[i, i:i + 5, 2 * i:2 * i + 4] = True
+    x = torch.zeros(6, 3, 16, 16)
+    x[:, 0] = torch.from_numpy(masks).float()
+    iou = vizkit.dissect(net, x, masks, "0", quantile=1 - masks.mean() - 1e-3)
+    assert iou[0] == pytest.approx(1.0) and iou[1] == pytest.approx(0.0)
