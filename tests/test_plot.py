@@ -50,3 +50,19 @@ def test_show_maps_one_colour_bar():
     fig = plot.show_maps(np.random.rand(6, 5, 5), titles=list("abcdef"), ncols=3)
     assert len(fig.axes) == 7  # a 2 x 3 grid of maps and one colour bar
     assert fig.axes[-1].get_ylabel() == "activation"
+
+
+def test_snap_to_grid_keeps_an_already_gridded_layout():
+    gy, gx = np.mgrid[0:3, 0:4]
+    coords = np.stack([gx.ravel(), -gy.ravel()], 1).astype(float)  # row 0 on top
+    cells = plot.snap_to_grid(coords, 3, 4)
+    assert [tuple(c) for c in cells] == [(r, c) for r in range(3) for c in range(4)]
+    with pytest.raises(ValueError, match="do not fit"):
+        plot.snap_to_grid(np.zeros((13, 2)), 3, 4)
+
+
+def test_embedding_grid_places_every_image_once():
+    imgs = [np.full((10, 10, 3), i * 20, np.uint8) for i in range(1, 7)]
+    canvas = plot.embedding_grid(imgs, np.random.default_rng(0).normal(size=(6, 2)), 2, 4, thumb=5)
+    values = sorted({int(canvas[r * 5, c * 5, 0]) for r in range(2) for c in range(4)})
+    assert canvas.shape == (10, 20, 3) and values == [20, 40, 60, 80, 100, 120, 255]

@@ -44,15 +44,16 @@ def main(names: list[str]) -> None:
     (OUT / "png").mkdir(parents=True, exist_ok=True)
     paths = [ROOT / "notebooks" / n for n in names] if names else sorted((ROOT / "notebooks").glob("*.ipynb"))
     mode = "fast" if os.environ.get("VIZKIT_FAST", "0") not in ("", "0") else "full"
-    rows = []
     for path in paths:
         seconds, figures = render(path)
         print(f"{path.name}: {seconds:.0f} s, {figures} figures -> build/gallery/{path.stem}.html", flush=True)
-        rows.append(f"<li><a href='{path.stem}.html'>{html.escape(path.stem)}</a> "
-                    f"({seconds:.0f} s, {figures} figures)</li>")
+        (OUT / f"{path.stem}.txt").write_text(f"{mode} mode, {seconds:.0f} s, {figures} figures")
+    rows = [f"<li><a href='{p.stem}.html'>{html.escape(p.stem)}</a> "
+            f"({(p.with_suffix('.txt').read_text() if p.with_suffix('.txt').exists() else '')})</li>"
+            for p in sorted(OUT.glob("*.html")) if p.stem != "index"]
     (OUT / "index.html").write_text(
         f"<html><head><meta charset='utf-8'><title>vizkit gallery</title></head><body>"
-        f"<h1>vizkit notebooks, executed ({mode} mode)</h1><ul>{''.join(rows)}</ul></body></html>",
+        f"<h1>vizkit notebooks, executed</h1><ul>{''.join(rows)}</ul></body></html>",
         encoding="utf-8")
     print(f"gallery: {OUT / 'index.html'}")
 
