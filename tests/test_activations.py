@@ -148,3 +148,22 @@ def test_dissect_known_answer():
     x[:, 0] = torch.from_numpy(masks).float()
     iou = vizkit.dissect(net, x, masks, "0", quantile=1 - masks.mean() - 1e-3)
     assert iou[0] == pytest.approx(1.0) and iou[1] == pytest.approx(0.0)
+
+
+def test_dissect_with_labels_penalises_firing_on_other_objects():
+    """Channel 0 fires on every object, channel 1 only on label-7 objects."""
+    masks = np.zeros((4, 8, 8), bool)
+    masks[:, 2:6, 2:6] = True
+    labels = np.array([7, 7, 3, 3])
+    x = torch.zeros(4, 3, 8, 8)
+    x[:, 0] = torch.from_numpy(masks).float()
+    x[:2, 1] = torch.from_numpy(masks[:2]).float()
+    net = nn.Sequential(nn.Conv2d(3, 2, 1))
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].weight[0, 0], net[0].weight[1, 1] = 1.0, 1.0
+        net[0].bias.zero_()
+    iou = vizkit.dissect(net, x, masks, "0", quantile=0.4, labels=labels)  # thresholds: 0 for both
+    assert set(iou) == {3, 7}
+    assert iou[7][1] == pytest.approx(1.0) and iou[7][0] == pytest.approx(0.5)
+    assert iou[3][1] == pytest.approx(0.0) and iou[3][0] == pytest.approx(0.5)

@@ -66,3 +66,12 @@ def test_embedding_grid_places_every_image_once():
     canvas = plot.embedding_grid(imgs, np.random.default_rng(0).normal(size=(6, 2)), 2, 4, thumb=5)
     values = sorted({int(canvas[r * 5, c * 5, 0]) for r in range(2) for c in range(4)})
     assert canvas.shape == (10, 20, 3) and values == [20, 40, 60, 80, 100, 120, 255]
+
+
+def test_show_top_patches_rows_are_channels():
+    from types import SimpleNamespace
+
+    top = SimpleNamespace(channels=[3, 7], values=np.array([[2.0, 1.0], [5.0, 4.0]]),
+                          patches=[[np.zeros((5, 5, 3), np.uint8)] * 2] * 2, field=SimpleNamespace(size=5))
+    fig = plot.show_top_patches(top, channels=[7])
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "ch 7" and fig.axes[0].get_title() == "5.0"

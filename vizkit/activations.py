@@ -263,11 +263,14 @@ def _crop(img: np.ndarray, field: ReceptiveField, i: int, j: int, fill: int = 12
 
 @torch.no_grad()
 def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile: float = 0.9,
-            batch_size: int = 16) -> np.ndarray:
-    """IoU of each channel's thresholded map with ground-truth masks (network dissection, Bau et al. 2017).
+            labels: Optional[np.ndarray] = None, batch_size: int = 16) -> Union[np.ndarray, dict]:
+    """IoU of each channel's thresholded maps with ground-truth masks (network dissection, Bau et al. 2017).
 
     Each channel's threshold is its `quantile` over all positions of all images; its maps are
-    upsampled bilinearly to the image size and compared with masks (N, H, W bool). Returns (C,).
+    upsampled bilinearly to the image size and compared with masks (N, H, W bool), summing
+    intersections and unions over the images. Returns (C,) IoUs. With labels (N,), returns
+    {label: (C,) IoUs} where each label's concept mask is the object mask on images of that label
+    and empty elsewhere, so a channel that also fires on other objects is penalised.
     """
     net = as_net(model)
     acts = torch.cat([layer_output(net, x, layer).float().cpu() for x, _ in _batches(model, images, batch_size)])
@@ -280,11 +283,17 @@ def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile:
     flat = acts.transpose(0, 1).reshape(c, -1)
     step = max(1, flat.shape[1] // 200_000)  # a subsample keeps torch.quantile within its size limit
     threshold = torch.quantile(flat[:, ::step], quantile, dim=1)[None, :, None, None]
-    inter, union = torch.zeros(c), torch.zeros(c)
+    keys = [None] if labels is None else sorted(set(np.asarray(labels).tolist()))
+    owner = torch.as_tensor(np.asarray(labels)) if labels is not None else None
+    inter, union = torch.zeros(len(keys), c), torch.zeros(len(keys), c)
     for start in range(0, len(acts), batch_size):
-        up = F.interpolate(acts[start:start + batch_size], size=masks.shape[1:], mode="bilinear",
-                           align_corners=False) > threshold
-        gt = masks[start:start + batch_size, None]
-        inter += (up & gt).sum((0, 2, 3))
-        union += (up | gt).sum((0, 2, 3))
-    return (inter / union.clamp(min=1)).numpy()
+        fired = F.interpolate(acts[start:start + batch_size], size=masks.shape[1:], mode="bilinear",
+                              align_corners=False) > threshold
+        for i, key in enumerate(keys):
+            gt = masks[start:start + batch_size, None]
+            if key is not None:
+                gt = gt & (owner[start:start + batch_size] == key)[:, None, None, None]
+            inter[i] += (fired & gt).sum((0, 2, 3))
+            union[i] += (fired | gt).sum((0, 2, 3))
+    iou = (inter / union.clamp(min=1)).numpy()
+    return iou[0] if labels is None else dict(zip(keys, iou))

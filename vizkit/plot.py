@@ -216,3 +216,22 @@ def embedding_grid(images: Sequence[np.ndarray], coords: np.ndarray, rows: int, 
         small = np.asarray(Image.fromarray(np.asarray(img)).resize((thumb, thumb), Image.BILINEAR))
         canvas[r * thumb:(r + 1) * thumb, c * thumb:(c + 1) * thumb] = small
     return canvas
+
+
+def show_top_patches(top, channels: Optional[Sequence[int]] = None, size: float = 1.1,
+                     title: Optional[str] = None) -> Figure:
+    """One row per channel: its top-k patches (from vizkit.top_patches), titled with the activation."""
+    channels = list(top.channels if channels is None else channels)
+    k = len(top.patches[0])
+    fig, axes = plt.subplots(len(channels), k, figsize=(size * k, size * len(channels) + 0.4), squeeze=False)
+    for row, ch in zip(axes, channels):
+        r = top.channels.index(ch)
+        for j, ax in enumerate(row):
+            ax.imshow(top.patches[r][j])
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{top.values[r, j]:.1f}", fontsize=7)
+        row[0].set_ylabel(f"ch {ch}", fontsize=9)
+    fig.suptitle(title or f"top-{k} patches per channel (receptive field {top.field.size} px; "
+                          "title = activation)", fontsize=10)
+    fig.tight_layout()
+    return fig
