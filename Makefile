@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lab gallery gallery-fast test test-fast clean
+.PHONY: install lab gallery gallery-fast test bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ gallery-fast: install
 test: install
 	VIZKIT_FAST=1 VIZKIT_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --durations=10 -p no:cacheprovider
+
+## Side-by-side timings against captum / pytorch-grad-cam (not part of the tests).
+bench: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,bench]"
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf build $(VENV)
