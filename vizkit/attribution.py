@@ -1,13 +1,16 @@
 """Which pixels a decision rests on. Every method takes (model, x, target, ...) like captum's."""
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from .hooks import frozen
-from .layers import channels_last, check_batch
+import torch.nn.functional as F
+from torch import nn
+
+from .hooks import LayerRef, frozen, record, relu_rule
+from .layers import as_net, channels_last, check_batch
 
 Target = Union[int, str]
 
@@ -52,3 +55,172 @@ def occlusion(model, x: torch.Tensor, target: Target, size: int = 32, stride: in
             occluded = x * (1 - mask) + baseline * mask
             probs.append(net(channels_last(occluded)).softmax(-1)[:, target])
     return torch.cat(probs).view(len(tops), len(lefts)).cpu().numpy()
+
+
+def targets(model, target: Union[Target, Sequence[Target], torch.Tensor, None], logits: torch.Tensor) -> torch.Tensor:
+    """Class indices (N,) from one target for all images, one per image, or None (each image's top class)."""
+    n = logits.shape[0]
+    if target is None:
+        return logits.argmax(-1)
+    if isinstance(target, (int, str)):
+        return torch.full((n,), class_index(model, target), dtype=torch.long, device=logits.device)
+    t = torch.as_tensor([class_index(model, t) for t in target], device=logits.device)
+    if t.shape != (n,):
+        raise ValueError(f"got {t.numel()} targets for {n} images")
+    return t
+
+
+def _unbatch(a: np.ndarray, single: bool) -> np.ndarray:
+    return a[0] if single else a
+
+
+def input_gradient(model, x: torch.Tensor, target: Union[Target, Sequence[Target], None] = None) -> torch.Tensor:
+    """d(unnormalised class score)/d(input), one forward and one backward for the whole batch.
+
+    x: Nx3xHxW normalised; target: a class (index or name), one per image, or None (top class).
+    Returns a tensor shaped like x. The model's flags and modes are restored afterwards.
+    """
+    x = check_batch(x).detach().clone().requires_grad_(True)
+    with frozen(model) as net:
+        logits = net(x)
+        t = targets(model, target, logits)
+        logits.gather(1, t[:, None]).sum().backward()
+    return x.grad
+
+
+def saliency(model, x: torch.Tensor, target: Union[Target, Sequence[Target], None] = None,
+             smooth: int = 0, noise: float = 0.15, seed: int = 0) -> np.ndarray:
+    """Saliency map (Simonyan et al. 2013): |gradient of the class score|, max over colour channels.
+
+    smooth=n averages the maps of n noisy copies (SmoothGrad, Smilkov et al. 2017) with noise of
+    std `noise` x (max - min of x). Returns (H, W) for one image, (N, H, W) for a batch.
+    """
+    single = check_batch(x).shape[0] == 1
+    x = check_batch(x)
+    if smooth <= 0:
+        return _unbatch(input_gradient(model, x, target).abs().amax(1).cpu().numpy(), single)
+    if target is None:  # fix the class of the clean image, not of each noisy copy
+        with frozen(model) as net, torch.no_grad():
+            target = net(x).argmax(-1).tolist()
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    sigma = noise * (x.max() - x.min()).item()
+    total = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
+    for _ in range(smooth):
+        noisy = x + sigma * torch.randn(x.shape, generator=gen).to(x.device)
+        total += input_gradient(model, noisy, target).abs().amax(1)
+    return _unbatch((total / smooth).cpu().numpy(), single)
+
+
+def _objective(model, net, x, target, layer, unit):
+    """The scalar to differentiate: a class score, or a channel (or one unit) of an intermediate layer."""
+    if layer is None:
+        logits = net(x)
+        return logits.gather(1, targets(model, target, logits)[:, None]).sum()
+    with record(net, layer) as rec:
+        net(x)
+    act = rec[layer]
+    if act.ndim != 4:
+        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(act.shape)})")
+    channel = act.mean((2, 3)).argmax(1) if target is None else torch.full(
+        (act.shape[0],), int(target), device=act.device)
+    maps = act[torch.arange(act.shape[0]), channel]                     # (N, h, w)
+    if unit is None:                                                    # the channel's strongest unit
+        return maps.flatten(1).max(1).values.sum()
+    return maps[:, unit[0], unit[1]].sum()
+
+
+def _rule_gradient(rule: str, model, x, target, layer, unit) -> np.ndarray:
+    x = check_batch(x)
+    single = x.shape[0] == 1
+    x = x.detach().clone().requires_grad_(True)
+    with frozen(model) as net, relu_rule(net, rule):
+        _objective(model, net, x, target, layer, unit).backward()
+    return _unbatch(x.grad.cpu().numpy(), single)
+
+
+def guided_backprop(model, x: torch.Tensor, target=None, layer: Optional[LayerRef] = None,
+                    unit: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """Guided backpropagation (Springenberg et al. 2014): only positive gradients pass a ReLU, and
+    only where its input was positive.
+
+    Without layer: of the class score `target` (None: top class). With layer: of channel `target`
+    (None: the most active channel) at grid position unit=(row, col) (None: its strongest unit).
+    Returns the input-shaped gradient, (3, H, W) for one image, (N, 3, H, W) for a batch.
+    """
+    return _rule_gradient("guided", model, x, target, layer, unit)
+
+
+def deconvnet(model, x: torch.Tensor, target=None, layer: Optional[LayerRef] = None,
+              unit: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """The deconvnet of Zeiler & Fergus 2013: a ReLU passes the positive part of the gradient, whatever
+    its forward input. Same arguments and result as guided_backprop."""
+    return _rule_gradient("deconvnet", model, x, target, layer, unit)
+
+
+def _gap_head(net: nn.Module) -> tuple[nn.Module, nn.Linear]:
+    """The global average pool and the linear layer after it, or a clear error."""
+    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))]
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not pools or not linears:
+        raise ValueError("CAM needs a global-average-pool + linear head (ResNet, EfficientNet); this "
+                         "model has none: use grad_cam(model, x, target, layer) instead")
+    return pools[-1], linears[-1]
+
+
+def cam(model, x: torch.Tensor, target=None, upsample: bool = False) -> np.ndarray:
+    """Class activation map (Zhou et al. 2016): the last conv features weighted by the target's
+    classifier weights, sum_k w[target, k] A_k. Needs a GAP + linear head.
+
+    Returns (h, w) at the features' resolution for one image ((N, h, w) for a batch), or the
+    input's (H, W) with upsample=True (bilinear).
+    """
+    x = check_batch(x)
+    net = as_net(model)
+    pool, head = _gap_head(net)
+    box = {}
+    handle = pool.register_forward_pre_hook(lambda mod, args: box.__setitem__("a", args[0]))
+    try:
+        with frozen(net), torch.no_grad():
+            logits = net(x)
+    finally:
+        handle.remove()
+    t = targets(model, target, logits)
+    maps = torch.einsum("nk,nkhw->nhw", head.weight.detach()[t], box["a"].float())
+    return _finish(maps, x, upsample)
+
+
+def grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None, upsample: bool = False) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k alpha_k A_k), alpha_k = mean gradient of the class
+    score over channel k of `layer`. One forward and one backward for the whole batch.
+
+    Returns (h, w) at the layer's resolution for one image ((N, h, w) for a batch), or (H, W)
+    with upsample=True.
+    """
+    if layer is None:
+        raise ValueError("grad_cam needs layer= (a conv layer name; see model.layers())")
+    x = check_batch(x)
+    with frozen(model) as net, record(net, layer, grads=True) as rec:
+        logits = net(x.detach().requires_grad_(True))
+        t = targets(model, target, logits)
+        logits.gather(1, t[:, None]).sum().backward()
+        a, g = rec[layer], rec.grad(layer)
+    if a.ndim != 4:
+        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)})")
+    maps = torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1)).detach()
+    return _finish(maps, x, upsample)
+
+
+def guided_grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None) -> np.ndarray:
+    """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map. Shaped like guided_backprop."""
+    x = check_batch(x)
+    with frozen(model) as net, torch.no_grad():
+        t = targets(model, target, net(x)).tolist()  # one class for both factors
+    heat = grad_cam(model, x, t, layer, upsample=True)
+    guided = guided_backprop(model, x, t)
+    return guided * (heat[:, None] if heat.ndim == 3 else heat[None])
+
+
+def _finish(maps: torch.Tensor, x: torch.Tensor, upsample: bool) -> np.ndarray:
+    if upsample:
+        maps = F.interpolate(maps[:, None], size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+    return _unbatch(maps.cpu().numpy(), x.shape[0] == 1)

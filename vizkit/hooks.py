@@ -6,7 +6,9 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .layers import as_net, get_layer
 
@@ -211,7 +213,26 @@ def relu_rule(model, rule: str) -> Iterator[list[str]]:
         if not names:
             raise ValueError("no nn.ReLU / nn.ReLU6 modules found: if forward() calls F.relu or "
                              "torch.relu directly, module swapping cannot see it; use modules")
-        yield names
+        with _FunctionalReLUGuard(rule):
+            yield names
+
+
+class _FunctionalReLUGuard(TorchFunctionMode):
+    """Raise when a functional ReLU runs while a backward rule is patched: it would keep its plain rule."""
+
+    def __init__(self, rule: str):
+        super().__init__()
+        self.rule = rule
+        self.flagged = {F.relu, F.relu_, torch.relu, torch.relu_, F.relu6, F.hardtanh, F.hardtanh_,
+                        torch.Tensor.relu, torch.Tensor.relu_}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.flagged:
+            raise ValueError(f"{getattr(func, '__name__', func)} was called as a function inside "
+                             f"relu_rule({self.rule!r}): module swapping cannot patch a functional "
+                             "ReLU (F.relu in a forward()), so its backward rule would stay the plain "
+                             "one. Use nn.ReLU modules, or run this outside the relu_rule block.")
+        return func(*args, **(kwargs or {}))
 
 
 @contextmanager
