@@ -47,7 +47,9 @@ def test_receptive_field_box_matches_gradient_support():
                 m.weight.abs_()
                 m.bias.fill_(1.0)
     x = torch.rand(1, 3, 64, 64, requires_grad=True)
-    layer_output(net, x, "4")[0, :, 5, 7].sum().backward()
+    with vizkit.record(net, "4") as rec:
+        net(x)
+    rec["4"][0, :, 5, 7].sum().backward()
     rows = torch.nonzero(x.grad[0].abs().sum((0, 2))).flatten()
     cols = torch.nonzero(x.grad[0].abs().sum((0, 1))).flatten()
     top, left, bottom, right = receptive_field(net, "4").box(5, 7)
@@ -167,3 +169,42 @@ def test_dissect_with_labels_penalises_firing_on_other_objects():
     assert set(iou) == {3, 7}
     assert iou[7][1] == pytest.approx(1.0) and iou[7][0] == pytest.approx(0.5)
     assert iou[3][1] == pytest.approx(0.0) and iou[3][0] == pytest.approx(0.5)
+
+
+def test_receptive_field_of_a_layer_inside_a_fused_module(model):
+    """bn1.act sits inside BatchNormAct2d: same field as bn1 (and as conv_stem)."""
+    assert receptive_field(model, "bn1.act") == receptive_field(model, "conv_stem") == ReceptiveField(3, 2, 0)
+    assert receptive_field(paper_net(), "4", input_size=4) == ReceptiveField(23, 4, -10)  # grows its probe
+
+
+def test_module_used_twice_is_refused_not_guessed():
+    from torchvision.models import resnet18
+
+    net = resnet18(weights=None)
+    x = torch.randn(1, 3, 64, 64)
+    with pytest.raises(RuntimeError, match="ran 2 times"):
+        layer_output(net, x, "layer1.0.relu")
+    with pytest.raises(RuntimeError, match="ran 2 times"):
+        features(net, x, layer="layer1.0.relu")
+    assert layer_output(net, x, "layer1.0").shape == (1, 64, 16, 16)
+
+
+def test_features_use_eval_mode_and_restore_train_mode():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(4, 2)).train()
+    x = torch.randn(3, 3, 8, 8)
+    running = net[1].running_mean.clone()
+    a, b = features(net, x), features(net, x)
+    assert np.array_equal(a, b) and torch.equal(net[1].running_mean, running) and net.training
+
+
+def test_top_patches_from_a_tensor_and_float_images(model):
+    images, _, _ = data.composites(6, seed=4)
+    x = torch.cat([model.preprocess(img, crop=False) for img in images])
+    from_tensor = top_patches(model, x, "blocks.1", channels=[3], k=2)
+    from_floats = top_patches(model, [img / 255.0 for img in images], "blocks.1", channels=[3], k=2)
+    assert list(from_tensor.index[0]) == list(from_floats.index[0])
+    for a, b in zip(from_tensor.patches[0], from_floats.patches[0]):
+        assert a.dtype == np.uint8 and np.abs(a.astype(int) - b.astype(int)).max() <= 1 and a.max() > 0
+    plain = top_patches(model.net, x, "blocks.1", channels=[3], k=2)
+    assert plain.patches == [[]] and list(plain.index[0]) == list(from_tensor.index[0])

@@ -150,7 +150,8 @@ def test_preprocess_rejects_with_clear_errors(model, bad, error, words):
 
 
 @pytest.mark.parametrize("shape, words", [
-    ((1, 224, 224, 3), "permute"), ((224, 224), "Nx3xHxW"), ((2, 1, 8, 8), "3 colour channels")])
+    ((1, 224, 224, 3), "permute"), ((224, 224, 3), "permute"), ((224, 224), "Nx3xHxW"),
+    ((2, 1, 8, 8), "3 colour channels")])
 def test_wrong_shaped_tensors_are_refused(model, shape, words):
     with pytest.raises(ValueError, match=words):
         model(torch.zeros(shape))
@@ -162,3 +163,25 @@ def test_unbatched_tensor_gains_batch_axis(model):
         assert torch.allclose(model(x[0]), model(x), atol=1e-5)
     assert model.deprocess(x[0]).shape == (224, 224, 3)
     assert model.deprocess(torch.cat([x, x])).shape == (2, 224, 224, 3)
+
+
+def test_predict_refuses_a_batch(model):
+    x = model.preprocess(data.photo("coffee"))
+    with pytest.raises(ValueError, match="one image"):
+        model.predict(torch.cat([x, x]))
+
+
+def test_auto_falls_back_when_a_cached_file_is_corrupt(tmp_path, monkeypatch, capsys):
+    from torchvision.models import ResNet18_Weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / os.path.basename(ResNet18_Weights.IMAGENET1K_V1.url)).write_bytes(b"not a checkpoint")
+    m = vizkit.load_model("auto", prefer="resnet18")
+    assert m.name == "efficientnet_lite0" and "unavailable" in capsys.readouterr().out
+
+
+def test_a_model_without_parameters_lives_on_the_cpu():
+    m = vizkit.Model(torch.nn.Identity(), "identity", ["a"], mean=(0, 0, 0), std=(1, 1, 1))
+    assert m.device == torch.device("cpu") and m.preprocess(np.zeros((8, 8, 3), np.uint8), crop=False).shape == (1, 3, 8, 8)

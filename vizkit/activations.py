@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hooks import LayerRef, frozen, swap_modules
-from .layers import as_net, channels_last, check_batch, get_layer, layer_name
+from .images import to_rgb
+from .layers import as_net, channels_last, get_layer, layer_name, model_device, on_model_device
 
 Images = Union[torch.Tensor, np.ndarray, Iterable[np.ndarray]]
 
@@ -23,36 +24,53 @@ class _Stop(Exception):
 
 
 @contextmanager
-def _capture(module: nn.Module, inputs: bool = False) -> Iterator[dict]:
-    """While in the block, a forward through `module` stores its output (or input) and stops the pass."""
-    box: dict = {}
+def _capture(net: nn.Module, name: str, inputs: bool = False) -> Iterator[list]:
+    """While in the block, a forward pass stores every output (or input) of layer `name` and stops
+    as soon as the layer's parent module has finished, so a module used twice is noticed."""
+    calls: list = []
+    module = get_layer(net, name)
+    parent = get_layer(net, name.rsplit(".", 1)[0]) if "." in name else None
 
     def on_output(mod, args, output):
-        box["value"] = output
-        raise _Stop
+        calls.append(output)
 
     def on_input(mod, args):
-        box["value"] = args[0]
+        calls.append(args[0])
+
+    def on_parent_done(mod, args, output):
         raise _Stop
 
-    handle = module.register_forward_pre_hook(on_input) if inputs else module.register_forward_hook(on_output)
+    handles = [module.register_forward_pre_hook(on_input) if inputs else module.register_forward_hook(on_output)]
+    if parent is not None:
+        handles.append(parent.register_forward_hook(on_parent_done))
     try:
-        yield box
+        yield calls
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
-def layer_output(model, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
-    """The output of `layer` for the batch x, running the network no further than that layer."""
-    module = get_layer(model, layer)
-    with _capture(module) as box:
+def _run_to(net: nn.Module, x: torch.Tensor, name: str, inputs: bool = False) -> torch.Tensor:
+    """The output (or input) of layer `name` for x, running the network no further than needed."""
+    with _capture(net, name, inputs) as calls:
         try:
-            as_net(model)(check_batch(x))
+            net(x)
         except _Stop:
             pass
-    if "value" not in box:
-        raise RuntimeError(f"layer {layer!r} did not run in the forward pass")
-    return box["value"]
+    if len(calls) != 1:
+        raise RuntimeError(f"layer {name!r} ran {len(calls)} times in one forward pass; choose a layer "
+                           "that runs exactly once (for a module used twice, its parent block)")
+    return calls[0]
+
+
+@torch.no_grad()
+def layer_output(model, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
+    """The output of `layer` for the batch x (eval mode, no gradients), running no further than needed."""
+    net = as_net(model)
+    name = layer if isinstance(layer, str) else layer_name(net, layer)
+    get_layer(net, name)
+    with frozen(net), torch.no_grad():
+        return _run_to(net, on_model_device(net, x), name)
 
 
 def _penultimate(net: nn.Module) -> nn.Linear:
@@ -65,9 +83,13 @@ def _penultimate(net: nn.Module) -> nn.Linear:
 def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Tensor, list]]:
     """Yield (normalised batch, the images it came from) from a tensor or from HxWx3 images."""
     if isinstance(images, torch.Tensor):
-        images = check_batch(images)
+        images = on_model_device(model, images)
         for start in range(0, len(images), batch_size):
-            yield channels_last(images[start:start + batch_size]), []
+            x = images[start:start + batch_size]
+            shown = None
+            if hasattr(model, "deprocess"):  # the pictures behind the tensor, for cropping patches
+                shown = np.round(model.deprocess(x).reshape(len(x), *x.shape[2:], 3) * 255).astype(np.uint8)
+            yield channels_last(x), shown
         return
     if not hasattr(model, "preprocess"):
         raise TypeError("images as arrays need the model from vizkit.load_model (for its "
@@ -75,7 +97,7 @@ def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Ten
     it = iter(images)
     while chunk := list(islice(it, batch_size)):
         x = torch.cat([model.preprocess(img, crop=False) for img in chunk])
-        yield channels_last(x), chunk
+        yield channels_last(x), [to_rgb(img) for img in chunk]
 
 
 @torch.no_grad()
@@ -89,15 +111,13 @@ def features(model, images: Images, layer: Optional[LayerRef] = None, batch_size
     maxed ("max") over positions, or flattened (pool=None). Memory is bounded by one batch.
     """
     net = as_net(model)
-    module = _penultimate(net) if layer is None else get_layer(net, layer)
+    name = layer_name(net, _penultimate(net)) if layer is None else (
+        layer if isinstance(layer, str) else layer_name(net, layer))
+    get_layer(net, name)
     out = []
-    for x, _ in _batches(model, images, batch_size):
-        with _capture(module, inputs=layer is None) as box:
-            try:
-                net(x)
-            except _Stop:
-                pass
-        out.append(_pooled(box["value"], pool).float().cpu().numpy())
+    with frozen(net), torch.no_grad():
+        for x, _ in _batches(model, images, batch_size):
+            out.append(_pooled(_run_to(net, x, name, inputs=layer is None), pool).float().cpu().numpy())
     if not out:
         raise ValueError("no images given")
     return np.concatenate(out)
@@ -166,25 +186,24 @@ def receptive_field(model, layer: LayerRef, input_size: int = 224) -> ReceptiveF
     net = as_net(model)
     name = layer if isinstance(layer, str) else layer_name(net, layer)
     get_layer(net, name)  # a clear error for a wrong name, before any change to the model
-    device = next(net.parameters()).device
+    device = model_device(net)
     size = input_size
-    with frozen(net), swap_modules(net, _linearised):
-        probe_module = get_layer(net, name)
+    with frozen(net), swap_modules(net, _linearised) as swapped:
+        # a layer inside a replaced module (bn1.act inside bn1) is probed at that module: both are identities
+        probe = next((n for n in swapped if name == n or name.startswith(n + ".")), name)
         while True:
             x = torch.ones(1, 3, size, size, device=device, requires_grad=True)
-            with _capture(probe_module) as box:
-                try:
-                    net(x)
-                except _Stop:
-                    pass
-            out = box["value"]
+            out = _run_to(net, x, probe)
             if out.ndim != 4:
                 raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(out.shape)})")
-            i = out.shape[2] // 2
-            rows = [_support(x, out[0, :, i + d, i + d].sum()) for d in (0, 1)]
-            (start, end), (next_start, _) = rows
-            if start > 0 and end < size - 1 or size >= 8 * input_size:
-                break
+            i = (out.shape[2] - 1) // 2
+            if out.shape[2] >= 2:
+                rows = [_support(x, out[0, :, i + d, i + d].sum()) for d in (0, 1)]
+                (start, end), (next_start, _) = rows
+                if start > 0 and end < size - 1:
+                    break
+            if size >= 8 * input_size:
+                raise ValueError(f"the receptive field of {layer!r} exceeds {size} pixels")
             size *= 2
     stride = next_start - start
     return ReceptiveField(end - start + 1, stride, start - i * stride)
@@ -218,19 +237,22 @@ def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: 
                 k: int = 9, batch_size: int = 16) -> TopPatches:
     """For each channel, the k images (one patch each) with the largest activation anywhere.
 
-    One streaming pass over `images` (HxWx3 uint8 of one size; any iterable, a generator too):
-    memory holds one batch and k patches per channel, whatever the number of images.
+    One streaming pass over `images` (HxWx3 images of one size; any iterable, a generator too; or a
+    normalised Nx3xHxW tensor): memory holds one batch and k patches per channel, whatever the
+    number of images. Patches are cut from the images (for a tensor, from model.deprocess; with a
+    plain nn.Module and a tensor there are no pictures and the patch lists stay empty).
     """
     net = as_net(model)
     channels = list(channels)
+    name = layer if isinstance(layer, str) else layer_name(net, layer)
     best_v = best_i = best_u = None
     kept: list[dict[int, np.ndarray]] = [{} for _ in channels]  # per channel: image index -> patch
     field = None
     seen = 0
     for x, imgs in _batches(model, images, batch_size):
         if field is None:
-            field = receptive_field(net, layer, input_size=x.shape[-1])
-        act = layer_output(net, x, layer)[:, channels]            # (B, C, h, w)
+            field = receptive_field(net, name, input_size=x.shape[-1])
+        act = layer_output(net, x, name)[:, channels]             # (B, C, h, w)
         b, c, h, w = act.shape
         v, pos = (t.T.cpu() for t in act.flatten(2).max(-1))       # (C, B): best unit per image
         idx = torch.arange(seen, seen + b).expand(c, b)
@@ -240,13 +262,13 @@ def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: 
         order = v.topk(min(k, v.shape[1]), dim=1).indices
         best_v, best_i = v.gather(1, order), idx.gather(1, order)
         best_u = units.gather(1, order[..., None].expand(-1, -1, 2))
-        for ch in range(c):
+        for ch in range(c if imgs is not None else 0):
             kept[ch] = {j: kept[ch][j] if j in kept[ch] else _crop(imgs[j - seen], field, *best_u[ch, r].tolist())
                         for r, j in enumerate(best_i[ch].tolist())}
         seen += b
     if best_v is None:
         raise ValueError("no images given")
-    patches = [[kept[ch][j] for j in best_i[ch].tolist()] for ch in range(len(channels))]
+    patches = [[kept[ch][j] for j in best_i[ch].tolist() if j in kept[ch]] for ch in range(len(channels))]
     return TopPatches(channels, best_v.numpy(), best_i.numpy(), best_u.numpy(), patches, field)
 
 

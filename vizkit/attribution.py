@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hooks import LayerRef, frozen, record, relu_rule
-from .layers import as_net, channels_last, check_batch
+from .layers import as_net, channels_last, on_model_device
 
 Target = Union[int, str]
 
@@ -34,7 +34,7 @@ def occlusion(model, x: torch.Tensor, target: Target, size: int = 32, stride: in
     (a blurred copy, say). Windows lie fully inside the image, `stride` apart; the occluded copies
     are evaluated batch_size at a time. Returns the (rows, cols) grid of probabilities.
     """
-    x = check_batch(x)
+    x = on_model_device(model, x)
     if x.shape[0] != 1:
         raise ValueError(f"occlusion takes one image (1x3xHxW), got a batch of {x.shape[0]}")
     _, _, h, w = x.shape
@@ -80,7 +80,7 @@ def input_gradient(model, x: torch.Tensor, target: Union[Target, Sequence[Target
     x: Nx3xHxW normalised; target: a class (index or name), one per image, or None (top class).
     Returns a tensor shaped like x. The model's flags and modes are restored afterwards.
     """
-    x = check_batch(x).detach().clone().requires_grad_(True)
+    x = on_model_device(model, x).detach().clone().requires_grad_(True)
     with frozen(model) as net:
         logits = net(x)
         t = targets(model, target, logits)
@@ -95,8 +95,8 @@ def saliency(model, x: torch.Tensor, target: Union[Target, Sequence[Target], Non
     smooth=n averages the maps of n noisy copies (SmoothGrad, Smilkov et al. 2017) with noise of
     std `noise` x (max - min of x). Returns (H, W) for one image, (N, H, W) for a batch.
     """
-    single = check_batch(x).shape[0] == 1
-    x = check_batch(x)
+    single = on_model_device(model, x).shape[0] == 1
+    x = on_model_device(model, x)
     if smooth <= 0:
         return _unbatch(input_gradient(model, x, target).abs().amax(1).cpu().numpy(), single)
     if target is None:  # fix the class of the clean image, not of each noisy copy
@@ -130,7 +130,7 @@ def _objective(model, net, x, target, layer, unit):
 
 
 def _rule_gradient(rule: str, model, x, target, layer, unit) -> np.ndarray:
-    x = check_batch(x)
+    x = on_model_device(model, x)
     single = x.shape[0] == 1
     x = x.detach().clone().requires_grad_(True)
     with frozen(model) as net, relu_rule(net, rule):
@@ -174,7 +174,7 @@ def cam(model, x: torch.Tensor, target=None, upsample: bool = False) -> np.ndarr
     Returns (h, w) at the features' resolution for one image ((N, h, w) for a batch), or the
     input's (H, W) with upsample=True (bilinear).
     """
-    x = check_batch(x)
+    x = on_model_device(model, x)
     net = as_net(model)
     pool, head = _gap_head(net)
     box = {}
@@ -198,7 +198,7 @@ def grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None, upsamp
     """
     if layer is None:
         raise ValueError("grad_cam needs layer= (a conv layer name; see model.layers())")
-    x = check_batch(x)
+    x = on_model_device(model, x)
     with frozen(model) as net, record(net, layer, grads=True) as rec:
         logits = net(x.detach().requires_grad_(True))
         t = targets(model, target, logits)
@@ -212,7 +212,7 @@ def grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None, upsamp
 
 def guided_grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None) -> np.ndarray:
     """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map. Shaped like guided_backprop."""
-    x = check_batch(x)
+    x = on_model_device(model, x)
     with frozen(model) as net, torch.no_grad():
         t = targets(model, target, net(x)).tolist()  # one class for both factors
     heat = grad_cam(model, x, t, layer, upsample=True)

@@ -150,7 +150,8 @@ def _ellipse(h: int, w: int) -> np.ndarray:
 
 def views(names: Sequence[str], n: int, seed: int = 0, size: int = 224) -> tuple[np.ndarray, np.ndarray]:
     """n augmented views of the photos `names`: random crops (35-100% of the shorter side, anywhere),
-    flips and brightness/contrast changes of up to 25%, resized to size x size.
+    flips, contrast changes of up to 25% and brightness shifts of up to 12.5% of the range,
+    resized to size x size.
 
     Returns images uint8 (n, size, size, 3) and labels int64 (n,): the index in `names` of the
     source photo, cycling through the names so that every photo gets n // len(names) views or one more.

@@ -240,7 +240,7 @@ def preserved(model) -> Iterator[nn.Module]:
     """Snapshot train/eval flags, requires_grad flags and .grad of every parameter; restore on exit."""
     net = as_net(model)
     modes = [(m, m.training) for m in net.modules()]
-    params = [(p, p.requires_grad, p.grad) for p in net.parameters()]
+    params = [(p, p.requires_grad, None if p.grad is None else p.grad.clone()) for p in net.parameters()]
     try:
         yield net
     finally:

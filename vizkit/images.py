@@ -63,5 +63,7 @@ def resize(img: np.ndarray, size: Union[int, tuple[int, int]]) -> np.ndarray:
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     """The central size x size square of an HxWx3 image (at least size on each side)."""
     h, w = img.shape[:2]
+    if min(h, w) < size:
+        raise ValueError(f"cannot crop {size} x {size} from a {h} x {w} image")
     top, left = (h - size) // 2, (w - size) // 2
     return img[top:top + size, left:left + size]

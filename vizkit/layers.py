@@ -54,6 +54,9 @@ def check_batch(x: torch.Tensor) -> torch.Tensor:
                         "use model.preprocess(img) to turn an image into one")
     if x.ndim == 3 and x.shape[0] == 3:
         x = x.unsqueeze(0)
+    elif x.ndim == 3 and x.shape[-1] == 3:
+        raise ValueError(f"got an HxWx3 tensor {tuple(x.shape)}; use model.preprocess(img) or "
+                         "x.permute(2, 0, 1).unsqueeze(0) for a 1x3xHxW batch")
     if x.ndim != 4:
         raise ValueError(f"expected a tensor of shape Nx3xHxW (or 3xHxW), got {tuple(x.shape)}")
     if x.shape[1] != 3:
@@ -67,3 +70,14 @@ def check_batch(x: torch.Tensor) -> torch.Tensor:
 def channels_last(x: torch.Tensor) -> torch.Tensor:
     """x in channels-last memory layout: 1.5-2x faster CPU convolutions on batches (same values)."""
     return x.contiguous(memory_format=torch.channels_last)
+
+
+def model_device(model) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
+    first = next(as_net(model).parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def on_model_device(model, x: torch.Tensor) -> torch.Tensor:
+    """check_batch(x), moved to the model's device (a CPU tensor works with a CUDA model)."""
+    return check_batch(x).to(model_device(model))

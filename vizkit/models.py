@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .images import ImageLike, center_crop, resize, to_rgb
-from .layers import check_batch, layer_names
+from .layers import check_batch, layer_names, model_device, on_model_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,11 +51,11 @@ class Model:
     @property
     def device(self) -> torch.device:
         """The device the network's parameters live on."""
-        return next(self.net.parameters()).device
+        return model_device(self.net)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, 1000) for a normalised Nx3xHxW batch."""
-        return self.net(check_batch(x))
+        """Logits (N, 1000) for a normalised Nx3xHxW batch (moved to the model's device)."""
+        return self.net(on_model_device(self.net, x))
 
     def layers(self) -> list[str]:
         """The names accepted as `layer=` by every vizkit method."""
@@ -94,8 +94,10 @@ class Model:
     @torch.no_grad()
     def predict(self, img: Union[ImageLike, torch.Tensor], k: int = 5) -> list[tuple[str, float]]:
         """Top-k (class name, probability) for one image or one preprocessed 1x3xHxW tensor."""
-        x = img if isinstance(img, torch.Tensor) else self.preprocess(img)
-        probs = self(x.to(self.device))[:1].softmax(-1)[0]
+        x = check_batch(img) if isinstance(img, torch.Tensor) else self.preprocess(img)
+        if x.shape[0] != 1:
+            raise ValueError(f"predict takes one image; got a batch of {x.shape[0]}")
+        probs = self(x).softmax(-1)[0]
         top = probs.topk(k)
         return [(self.classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
 
@@ -153,10 +155,11 @@ def _load_auto(prefer: str) -> Model:
     try:
         model = _load_classic(prefer, download=True)
         model.note = f"Loaded {prefer} (preferred; {model.note})."
-    except WeightsUnavailable as err:
+    except Exception as err:  # noqa: BLE001  (auto must fall back: missing, failed download, bad file)
+        reason = err.args[1] if isinstance(err, WeightsUnavailable) else f"{type(err).__name__}: {err}"
         model = _load_efficientnet_lite0()
         model.note = (f"Loaded {OFFLINE_MODEL} (offline weights) because {prefer}'s weights "
-                      f"are unavailable: {err.args[1]}.")
+                      f"are unavailable: {reason}.")
     return model
 
 

@@ -222,6 +222,9 @@ def show_top_patches(top, channels: Optional[Sequence[int]] = None, size: float 
                      title: Optional[str] = None) -> Figure:
     """One row per channel: its top-k patches (from vizkit.top_patches), titled with the activation."""
     channels = list(top.channels if channels is None else channels)
+    missing = [c for c in channels if c not in top.channels]
+    if missing:
+        raise ValueError(f"channels {missing} were not computed; top_patches was run for {top.channels}")
     k = len(top.patches[0])
     fig, axes = plt.subplots(len(channels), k, figsize=(size * k, size * len(channels) + 0.4), squeeze=False)
     for row, ch in zip(axes, channels):
