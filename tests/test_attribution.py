@@ -80,6 +80,7 @@ def test_guided_backprop_blocks_negative_gradients():
     x = torch.zeros(1, 3, 2, 2)
     x[0, 0] = torch.tensor([[1.0, 1.0], [-1.0, 3.0]])
     assert np.allclose(A.input_gradient(net, x, 0)[0, 0].ravel().numpy(), [1, -1, 0, -2])
+    assert np.allclose(A.backprop(net, x, 0)[0].ravel(), [1, -1, 0, -2])
     assert np.allclose(A.guided_backprop(net, x, target=0)[0].ravel(), [1, 0, 0, 0])
     assert np.allclose(A.deconvnet(net, x, target=0)[0].ravel(), [1, 0, 2, 0])
 

@@ -78,3 +78,10 @@ def test_show_top_patches_rows_are_channels():
                           patches=[[np.zeros((5, 5, 3), np.uint8)] * 2] * 2, field=SimpleNamespace(size=5))
     fig = plot.show_top_patches(top, channels=[7])
     assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "ch 7" and fig.axes[0].get_title() == "5.0"
+
+
+def test_gradient_image_maps_zero_to_grey():
+    g = np.zeros((3, 4, 4))
+    g[0, 0, 0], g[1, 1, 1] = 2.0, -2.0
+    img = plot.gradient_image(g, percentile=100)
+    assert img.shape == (4, 4, 3) and img[0, 0, 0] == 1.0 and img[1, 1, 1] == 0.0 and img[2, 2, 2] == 0.5

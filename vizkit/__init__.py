@@ -2,7 +2,7 @@
 
 Data flows one way: model -> hooks -> method -> array -> plot. Notebooks import from here."""
 from . import data, hooks, plot
-from .attribution import (cam, deconvnet, grad_cam, guided_backprop, guided_grad_cam, input_gradient,
+from .attribution import (backprop, cam, deconvnet, grad_cam, guided_backprop, guided_grad_cam, input_gradient,
                           occlusion, saliency)
 from .activations import dissect, features, layer_output, receptive_field, top_patches
 from .hooks import frozen, preserved, record, relu_rule, swap_modules

@@ -138,6 +138,13 @@ def _rule_gradient(rule: str, model, x, target, layer, unit) -> np.ndarray:
     return _unbatch(x.grad.cpu().numpy(), single)
 
 
+def backprop(model, x: torch.Tensor, target=None, layer: Optional[LayerRef] = None,
+             unit: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """The plain gradient of a class score or of one unit, with the same arguments and result as
+    guided_backprop (so the three rules can be compared side by side)."""
+    return _rule_gradient("vanilla", model, x, target, layer, unit)
+
+
 def guided_backprop(model, x: torch.Tensor, target=None, layer: Optional[LayerRef] = None,
                     unit: Optional[tuple[int, int]] = None) -> np.ndarray:
     """Guided backpropagation (Springenberg et al. 2014): only positive gradients pass a ReLU, and

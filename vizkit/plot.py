@@ -238,3 +238,13 @@ def show_top_patches(top, channels: Optional[Sequence[int]] = None, size: float 
                           "title = activation)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def gradient_image(grad: ArrayLike, percentile: float = 99.5) -> np.ndarray:
+    """An input-shaped gradient (3, H, W) as an HxWx3 picture: 0 is grey, +-the given percentile of
+    |grad| is white/black per colour (the usual way to show guided backprop and deconvnet)."""
+    g = _numpy(grad).astype(np.float64)
+    if g.ndim != 3 or g.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) gradient, got shape {g.shape}")
+    scale = np.percentile(np.abs(g), percentile) or 1.0
+    return np.clip(0.5 + 0.5 * g.transpose(1, 2, 0) / scale, 0, 1)
