@@ -199,7 +199,7 @@ def relu_rule(model, rule: str) -> Iterator[list[str]]:
     """
     _clamp_backward(torch.zeros(1), torch.zeros(1), 1.0, rule)  # validates `rule` up front
     net = as_net(model)
-    others = [f"{name} ({type(m).__name__})" for name, m in net.named_modules()
+    others = [f"{type(m).__name__} at {name!r}" for name, m in net.named_modules()
               if isinstance(m, NON_RELU_ACTIVATIONS)]
     if others:
         raise ValueError(f"the {rule!r} rule is defined for ReLU-like units only; this model also has "
