@@ -128,3 +128,28 @@ def test_functional_relu_inside_a_rule_is_refused():
         A.guided_backprop(Mixed(), torch.randn(1, 3, 4, 4), target=0)
     with relu_rule(Mixed(), "guided"):
         pass  # nothing runs, nothing is refused
+
+
+def test_pointing_game_upsamples_the_map():
+    mask = np.zeros((8, 8), bool)
+    mask[4:, 4:] = True
+    heat = np.array([[0.0, 0.1], [0.2, 1.0]])        # 2 x 2: its maximum is the bottom-right quarter
+    assert vizkit.metrics.pointing_game(heat, mask)
+    assert not vizkit.metrics.pointing_game(heat[::-1, ::-1], mask)
+
+
+def test_deletion_curve_known_answer():
+    """CornerNet's class 1 depends only on the bright top-left corner: deleting it first kills it."""
+    class CornerNet(nn.Module):
+        def forward(self, x):
+            s = x[:, :, :8, :8].mean((1, 2, 3))
+            return torch.stack([torch.zeros_like(s), 10 * s], 1)
+
+    x = torch.ones(1, 3, 16, 16)
+    good = np.zeros((16, 16)); good[:8, :8] = 1.0       # points at the corner
+    bad = 1.0 - good                                    # points everywhere else
+    fractions = (0.0, 0.25, 0.5, 1.0)
+    a = vizkit.metrics.deletion_curve(CornerNet(), x, 1, good, fractions)
+    b = vizkit.metrics.deletion_curve(CornerNet(), x, 1, bad, fractions)
+    assert a[0] == b[0] and a[-1] == b[-1] and a[1] == pytest.approx(0.5, abs=1e-6)
+    assert a.mean() < b.mean() and b[1] == b[0] and b[2] == b[0]

@@ -1,7 +1,7 @@
 """vizkit: visualizing and understanding convolutional networks (CS231n lecture 12), in notebooks.
 
 Data flows one way: model -> hooks -> method -> array -> plot. Notebooks import from here."""
-from . import data, hooks, plot
+from . import data, hooks, metrics, plot
 from .attribution import (backprop, cam, deconvnet, grad_cam, guided_backprop, guided_grad_cam, input_gradient,
                           occlusion, saliency)
 from .activations import dissect, features, layer_output, receptive_field, top_patches

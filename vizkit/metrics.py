@@ -1,0 +1,49 @@
+"""Scores for explanation maps against ground truth: the pointing game and the deletion metric."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .attribution import Target, class_index
+from .hooks import frozen
+from .layers import channels_last, on_model_device
+
+
+def _to_size(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    heat = np.asarray(heat, np.float32)
+    if heat.shape == tuple(shape):
+        return heat
+    t = torch.from_numpy(heat)[None, None]
+    return F.interpolate(t, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def pointing_game(heat: np.ndarray, mask: np.ndarray) -> bool:
+    """True if the map's maximum (upsampled bilinearly to the mask's size) lies on the object (Zhang et al. 2016)."""
+    h = _to_size(heat, mask.shape)
+    return bool(mask.flat[int(np.argmax(h))])
+
+
+@torch.no_grad()
+def deletion_curve(model, x: torch.Tensor, target: Target, heat: np.ndarray,
+                   fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), baseline: float = 0.0,
+                   batch_size: int = 16) -> np.ndarray:
+    """Probability of `target` as the most important pixels (by `heat`) are replaced by `baseline`
+    (Petsiuk et al. 2018): one value per fraction of pixels removed. A lower curve means the map
+    found the pixels the decision needs; its mean over fractions approximates the area under it.
+    """
+    x = on_model_device(model, x)
+    h, w = x.shape[2:]
+    order = np.argsort(-_to_size(heat, (h, w)).ravel(), kind="stable")   # most important first
+    rank = torch.empty(h * w, dtype=torch.long, device=x.device)
+    rank[torch.from_numpy(order).to(x.device)] = torch.arange(h * w, device=x.device)
+    rank = rank.view(1, 1, h, w)
+    counts = torch.tensor([round(f * h * w) for f in fractions], device=x.device).view(-1, 1, 1, 1)
+    removed = (rank < counts).to(x.dtype)                                 # (F, 1, H, W)
+    batch = x * (1 - removed) + baseline * removed
+    t = class_index(model, target)
+    with frozen(model) as net, torch.no_grad():
+        probs = torch.cat([net(channels_last(b)).softmax(-1)[:, t] for b in batch.split(batch_size)])
+    return probs.cpu().numpy()
