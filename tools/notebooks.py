@@ -56,6 +56,7 @@ def sync(path: Path) -> None:
     first.source = badge(path) + "\n\n" + "\n".join(lines).lstrip("\n")
     setup = nbformat.v4.new_code_cell(setup_source())
     if len(nb.cells) > 1 and nb.cells[1].cell_type == "code" and "google.colab" in nb.cells[1].source:
+        setup.id = nb.cells[1].get("id", setup.id)  # keep the cell's id: no churn in git
         nb.cells[1] = setup
     else:
         nb.cells.insert(1, setup)
