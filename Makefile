@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## Open the notebooks in JupyterLab.
+## Open the notebooks in JupyterLab (as root, e.g. in a container, Jupyter needs --allow-root).
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/
 
 ## Execute every notebook (full mode) and render it to HTML under build/gallery/.
 gallery: install

@@ -60,6 +60,18 @@ def resize(img: np.ndarray, size: Union[int, tuple[int, int]]) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((size[1], size[0]), Image.BILINEAR))
 
 
+def resize_map(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A 2-D map (h, w) resized bilinearly to `shape` (H, W), as float32; unchanged if already that size."""
+    import torch
+    import torch.nn.functional as F
+
+    heat = np.asarray(heat, np.float32)
+    if heat.shape == tuple(shape):
+        return heat
+    t = torch.from_numpy(np.ascontiguousarray(heat))[None, None]
+    return F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     """The central size x size square of an HxWx3 image (at least size on each side)."""
     h, w = img.shape[:2]

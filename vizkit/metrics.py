@@ -5,24 +5,16 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .attribution import Target, class_index
 from .hooks import frozen
+from .images import resize_map
 from .layers import channels_last, on_model_device
-
-
-def _to_size(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    heat = np.asarray(heat, np.float32)
-    if heat.shape == tuple(shape):
-        return heat
-    t = torch.from_numpy(heat)[None, None]
-    return F.interpolate(t, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
 def pointing_game(heat: np.ndarray, mask: np.ndarray) -> bool:
     """True if the map's maximum (upsampled bilinearly to the mask's size) lies on the object (Zhang et al. 2016)."""
-    h = _to_size(heat, mask.shape)
+    h = resize_map(heat, mask.shape)
     return bool(mask.flat[int(np.argmax(h))])
 
 
@@ -36,7 +28,7 @@ def deletion_curve(model, x: torch.Tensor, target: Target, heat: np.ndarray,
     """
     x = on_model_device(model, x)
     h, w = x.shape[2:]
-    order = np.argsort(-_to_size(heat, (h, w)).ravel(), kind="stable")   # most important first
+    order = np.argsort(-resize_map(heat, (h, w)).ravel(), kind="stable")   # most important first
     rank = torch.empty(h * w, dtype=torch.long, device=x.device)
     rank[torch.from_numpy(order).to(x.device)] = torch.arange(h * w, device=x.device)
     rank = rank.view(1, 1, h, w)

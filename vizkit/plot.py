@@ -6,13 +6,15 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence, Union
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import matplotlib
 from matplotlib import cm
 from matplotlib.figure import Figure
 from PIL import Image
+
+from .images import resize_map
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -90,19 +92,12 @@ def show_filters(weights: ArrayLike, ncols: int = 8, size: float = 1.0, title: O
     return fig
 
 
-def _resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if heatmap.shape == shape:
-        return heatmap
-    t = torch.as_tensor(heatmap, dtype=torch.float32)[None, None]
-    return torch.nn.functional.interpolate(t, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
-
-
 def overlay(img: ArrayLike, heatmap: ArrayLike, alpha: float = 0.5, cmap: str = "jet",
             vmin: Optional[float] = None, vmax: Optional[float] = None) -> np.ndarray:
     """Blend a heatmap (h, w; resized bilinearly to the image) over an HxWx3 image -> HxWx3 in [0, 1]."""
     img = _numpy(img)
     img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
-    heat = _resize_map(_numpy(heatmap).astype(np.float32), img.shape[:2])
+    heat = resize_map(_numpy(heatmap), img.shape[:2])
     lo = heat.min() if vmin is None else vmin
     hi = heat.max() if vmax is None else vmax
     colours = matplotlib.colormaps[cmap](np.clip((heat - lo) / max(hi - lo, 1e-12), 0, 1))[..., :3]
