@@ -14,7 +14,7 @@ from torch import nn
 
 from .hooks import LayerRef, frozen, swap_modules
 from .images import to_rgb
-from .layers import as_net, channels_last, get_layer, layer_name, model_device, on_model_device
+from .layers import as_net, channels_last, get_layer, model_device, on_model_device, resolve_name
 
 Images = Union[torch.Tensor, np.ndarray, Iterable[np.ndarray]]
 
@@ -63,12 +63,10 @@ def _run_to(net: nn.Module, x: torch.Tensor, name: str, inputs: bool = False) ->
     return calls[0]
 
 
-@torch.no_grad()
 def layer_output(model, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
     """The output of `layer` for the batch x (eval mode, no gradients), running no further than needed."""
     net = as_net(model)
-    name = layer if isinstance(layer, str) else layer_name(net, layer)
-    get_layer(net, name)
+    name = resolve_name(net, layer)
     with frozen(net), torch.no_grad():
         return _run_to(net, on_model_device(net, x), name)
 
@@ -100,7 +98,6 @@ def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Ten
         yield channels_last(x), [to_rgb(img) for img in chunk]
 
 
-@torch.no_grad()
 def features(model, images: Images, layer: Optional[LayerRef] = None, batch_size: int = 16,
              pool: Optional[str] = "avg") -> np.ndarray:
     """Feature vectors (N, D) for N images, in batches, without gradients.
@@ -111,9 +108,7 @@ def features(model, images: Images, layer: Optional[LayerRef] = None, batch_size
     maxed ("max") over positions, or flattened (pool=None). Memory is bounded by one batch.
     """
     net = as_net(model)
-    name = layer_name(net, _penultimate(net)) if layer is None else (
-        layer if isinstance(layer, str) else layer_name(net, layer))
-    get_layer(net, name)
+    name = resolve_name(net, _penultimate(net) if layer is None else layer)
     out = []
     with frozen(net), torch.no_grad():
         for x, _ in _batches(model, images, batch_size):
@@ -184,8 +179,7 @@ def receptive_field(model, layer: LayerRef, input_size: int = 224) -> ReceptiveF
     on its receptive field. The probe grows the input until the field fits inside it.
     """
     net = as_net(model)
-    name = layer if isinstance(layer, str) else layer_name(net, layer)
-    get_layer(net, name)  # a clear error for a wrong name, before any change to the model
+    name = resolve_name(net, layer)  # a clear error for a wrong name, before any change to the model
     device = model_device(net)
     size = input_size
     with frozen(net), swap_modules(net, _linearised) as swapped:
@@ -232,7 +226,6 @@ class TopPatches:
     field: ReceptiveField
 
 
-@torch.no_grad()
 def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: Sequence[int],
                 k: int = 9, batch_size: int = 16) -> TopPatches:
     """For each channel, the k images (one patch each) with the largest activation anywhere.
@@ -244,7 +237,7 @@ def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: 
     """
     net = as_net(model)
     channels = list(channels)
-    name = layer if isinstance(layer, str) else layer_name(net, layer)
+    name = resolve_name(net, layer)
     best_v = best_i = best_u = None
     kept: list[dict[int, np.ndarray]] = [{} for _ in channels]  # per channel: image index -> patch
     field = None
@@ -252,7 +245,8 @@ def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: 
     for x, imgs in _batches(model, images, batch_size):
         if field is None:
             field = receptive_field(net, name, input_size=x.shape[-1])
-        act = layer_output(net, x, name)[:, channels]             # (B, C, h, w)
+        with frozen(net), torch.no_grad():
+            act = _run_to(net, x, name)[:, channels]              # (B, C, h, w)
         b, c, h, w = act.shape
         v, pos = (t.T.cpu() for t in act.flatten(2).max(-1))       # (C, B): best unit per image
         idx = torch.arange(seen, seen + b).expand(c, b)
@@ -283,7 +277,6 @@ def _crop(img: np.ndarray, field: ReceptiveField, i: int, j: int, fill: int = 12
     return out
 
 
-@torch.no_grad()
 def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile: float = 0.9,
             labels: Optional[np.ndarray] = None, batch_size: int = 16) -> Union[np.ndarray, dict]:
     """IoU of each channel's thresholded maps with ground-truth masks (network dissection, Bau et al. 2017).
@@ -295,7 +288,9 @@ def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile:
     and empty elsewhere, so a channel that also fires on other objects is penalised.
     """
     net = as_net(model)
-    acts = torch.cat([layer_output(net, x, layer).float().cpu() for x, _ in _batches(model, images, batch_size)])
+    name = resolve_name(net, layer)
+    with frozen(net), torch.no_grad():
+        acts = torch.cat([_run_to(net, x, name).float().cpu() for x, _ in _batches(model, images, batch_size)])
     if acts.ndim != 4:
         raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(acts.shape)})")
     masks = torch.as_tensor(np.asarray(masks, bool))

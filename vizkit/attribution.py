@@ -52,9 +52,15 @@ def occlusion(model, x: torch.Tensor, target: Target, size: int = 32, stride: in
             rows = (ys >= chunk[:, :1]) & (ys < chunk[:, :1] + size)          # (B, H)
             cols = (xs >= chunk[:, 1:]) & (xs < chunk[:, 1:] + size)          # (B, W)
             mask = (rows[:, :, None] & cols[:, None, :])[:, None].to(x.dtype)  # (B, 1, H, W)
-            occluded = x * (1 - mask) + baseline * mask
-            probs.append(net(channels_last(occluded)).softmax(-1)[:, target])
+            probs.append(class_probabilities(net, x * (1 - mask) + baseline * mask, target, batch_size))
     return torch.cat(probs).view(len(tops), len(lefts)).cpu().numpy()
+
+
+def class_probabilities(net, batch: torch.Tensor, target: int, batch_size: int = 16) -> torch.Tensor:
+    """P(target) for every image of a normalised batch, evaluated batch_size at a time (channels-last).
+
+    Call it inside `frozen(model)` and `torch.no_grad()`."""
+    return torch.cat([net(channels_last(b)).softmax(-1)[:, target] for b in batch.split(batch_size)])
 
 
 def targets(model, target: Union[Target, Sequence[Target], torch.Tensor, None], logits: torch.Tensor) -> torch.Tensor:
@@ -70,6 +76,17 @@ def targets(model, target: Union[Target, Sequence[Target], torch.Tensor, None], 
     return t
 
 
+def _class_score(model, logits: torch.Tensor, target) -> torch.Tensor:
+    """Sum over the batch of each image's target logit (the unnormalised class score)."""
+    return logits.gather(1, targets(model, target, logits)[:, None]).sum()
+
+
+def _fixed_targets(model, x: torch.Tensor, target) -> list[int]:
+    """The classes of the clean batch x (for None: each image's top class), as a list of indices."""
+    with frozen(model) as net, torch.no_grad():
+        return targets(model, target, net(x)).tolist()
+
+
 def _unbatch(a: np.ndarray, single: bool) -> np.ndarray:
     return a[0] if single else a
 
@@ -82,9 +99,7 @@ def input_gradient(model, x: torch.Tensor, target: Union[Target, Sequence[Target
     """
     x = on_model_device(model, x).detach().clone().requires_grad_(True)
     with frozen(model) as net:
-        logits = net(x)
-        t = targets(model, target, logits)
-        logits.gather(1, t[:, None]).sum().backward()
+        _class_score(model, net(x), target).backward()
     return x.grad
 
 
@@ -95,13 +110,12 @@ def saliency(model, x: torch.Tensor, target: Union[Target, Sequence[Target], Non
     smooth=n averages the maps of n noisy copies (SmoothGrad, Smilkov et al. 2017) with noise of
     std `noise` x (max - min of x). Returns (H, W) for one image, (N, H, W) for a batch.
     """
-    single = on_model_device(model, x).shape[0] == 1
     x = on_model_device(model, x)
+    single = x.shape[0] == 1
     if smooth <= 0:
         return _unbatch(input_gradient(model, x, target).abs().amax(1).cpu().numpy(), single)
     if target is None:  # fix the class of the clean image, not of each noisy copy
-        with frozen(model) as net, torch.no_grad():
-            target = net(x).argmax(-1).tolist()
+        target = _fixed_targets(model, x, target)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     sigma = noise * (x.max() - x.min()).item()
     total = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
@@ -114,8 +128,7 @@ def saliency(model, x: torch.Tensor, target: Union[Target, Sequence[Target], Non
 def _objective(model, net, x, target, layer, unit):
     """The scalar to differentiate: a class score, or a channel (or one unit) of an intermediate layer."""
     if layer is None:
-        logits = net(x)
-        return logits.gather(1, targets(model, target, logits)[:, None]).sum()
+        return _class_score(model, net(x), target)
     with record(net, layer) as rec:
         net(x)
     act = rec[layer]
@@ -207,9 +220,7 @@ def grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None, upsamp
         raise ValueError("grad_cam needs layer= (a conv layer name; see model.layers())")
     x = on_model_device(model, x)
     with frozen(model) as net, record(net, layer, grads=True) as rec:
-        logits = net(x.detach().requires_grad_(True))
-        t = targets(model, target, logits)
-        logits.gather(1, t[:, None]).sum().backward()
+        _class_score(model, net(x.detach().requires_grad_(True)), target).backward()
         a, g = rec[layer], rec.grad(layer)
     if a.ndim != 4:
         raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)})")
@@ -220,8 +231,7 @@ def grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None, upsamp
 def guided_grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None) -> np.ndarray:
     """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map. Shaped like guided_backprop."""
     x = on_model_device(model, x)
-    with frozen(model) as net, torch.no_grad():
-        t = targets(model, target, net(x)).tolist()  # one class for both factors
+    t = _fixed_targets(model, x, target)  # one class for both factors
     heat = grad_cam(model, x, t, layer, upsample=True)
     guided = guided_backprop(model, x, t)
     return guided * (heat[:, None] if heat.ndim == 3 else heat[None])

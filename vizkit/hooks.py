@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .layers import as_net, get_layer
+from .layers import as_net, get_layer, resolve_name
 
 LayerRef = Union[str, nn.Module]
 
@@ -72,8 +72,8 @@ def record(model, layers: Union[LayerRef, Sequence[LayerRef]], grads: bool = Fal
     """
     net = as_net(model)
     layers = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
-    modules = [get_layer(net, layer) for layer in layers]
-    names = [layer if isinstance(layer, str) else _name_of(net, layer) for layer in layers]
+    names = [resolve_name(net, layer) for layer in layers]
+    modules = [get_layer(net, name) for name in names]
     rec = Recording(names)
     handles = []
     try:
@@ -98,10 +98,6 @@ def _recorder(rec: Recording, name: str, grads: bool) -> Callable:
             output.register_hook(save)
         return output.clone()  # downstream in-place ops modify the copy, never the recorded tensor
     return hook
-
-
-def _name_of(net: nn.Module, module: nn.Module) -> str:
-    return next(name for name, m in net.named_modules() if m is module)
 
 
 @contextmanager

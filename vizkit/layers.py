@@ -47,6 +47,14 @@ def layer_name(model, layer: nn.Module) -> str:
     raise ValueError(f"{type(layer).__name__} module is not part of this model")
 
 
+def resolve_name(model, layer: Union[str, nn.Module]) -> str:
+    """The registered name of `layer` (a name or a module of the model), checked to exist."""
+    if isinstance(layer, nn.Module):
+        return layer_name(model, layer)
+    get_layer(model, layer)
+    return layer
+
+
 def check_batch(x: torch.Tensor) -> torch.Tensor:
     """Return x as an Nx3xHxW float tensor; a 3xHxW tensor gains the batch axis, anything else errors."""
     if not isinstance(x, torch.Tensor):

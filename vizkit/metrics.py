@@ -6,10 +6,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .attribution import Target, class_index
+from .attribution import Target, class_index, class_probabilities
 from .hooks import frozen
 from .images import resize_map
-from .layers import channels_last, on_model_device
+from .layers import on_model_device
 
 
 def pointing_game(heat: np.ndarray, mask: np.ndarray) -> bool:
@@ -37,5 +37,4 @@ def deletion_curve(model, x: torch.Tensor, target: Target, heat: np.ndarray,
     batch = x * (1 - removed) + baseline * removed
     t = class_index(model, target)
     with frozen(model) as net, torch.no_grad():
-        probs = torch.cat([net(channels_last(b)).softmax(-1)[:, t] for b in batch.split(batch_size)])
-    return probs.cpu().numpy()
+        return class_probabilities(net, batch, t, batch_size).cpu().numpy()
