@@ -23,10 +23,12 @@ def _numpy(a: ArrayLike) -> np.ndarray:
     return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
-def _grid(n: int, ncols: Optional[int], size: float, extra_w: float = 0.0):
+def _grid(n: int, ncols: Optional[int], size: float, extra_w: float = 0.0, aspect: float = 1.0):
+    """n axes in a grid of cells `size` inches wide and size * aspect (height / width) high."""
     ncols = min(n, ncols or math.ceil(math.sqrt(n)))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + extra_w, size * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + extra_w, size * aspect * nrows + 0.3 * nrows),
+                             squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, axes.flat[:n]
@@ -35,8 +37,11 @@ def _grid(n: int, ncols: Optional[int], size: float, extra_w: float = 0.0):
 def show_images(images: Sequence[ArrayLike], titles: Optional[Sequence[str]] = None,
                 ncols: Optional[int] = None, size: float = 2.5, suptitle: Optional[str] = None,
                 cmap: str = "gray") -> Figure:
-    """A grid of images (each HxWx3 in [0, 1] or uint8, or HxW shown with `cmap`), titled."""
-    fig, axes = _grid(len(images), ncols, size)
+    """A grid of images (each HxWx3 in [0, 1] or uint8, or HxW shown with `cmap`), titled.
+
+    Cells are `size` inches wide and as high as the first image's aspect ratio asks."""
+    first = _numpy(images[0]).shape if len(images) else (1, 1)
+    fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1])
     for i, (ax, img) in enumerate(zip(axes, images)):
         img = _numpy(img)
         ax.imshow(img, cmap=cmap if img.ndim == 2 else None, interpolation="nearest"

@@ -1,0 +1,87 @@
+"""Inversion, texture and style: known answers (Gram, Efros-Leung) and losses that must fall."""
+import numpy as np
+import pytest
+import torch
+
+import vizkit
+from vizkit import data, style
+from vizkit.hooks import count_hooks
+
+
+def test_gram_is_a_sum_of_outer_products():
+    f = torch.randn(2, 4, 3, 5)
+    direct = sum(torch.einsum("nc,nd->ncd", f[:, :, i, j], f[:, :, i, j]) for i in range(3) for j in range(5)) / 15
+    assert torch.allclose(style.gram(f), direct, atol=1e-6)
+    assert torch.allclose(style.gram(f), style.gram(f).transpose(1, 2))
+
+
+def gram_distance(model, img, targets):
+    feats = style.features_of(model, img, list(targets))
+    return sum((style.gram(feats[n]) - g).pow(2).mean().item() for n, g in targets.items())
+
+
+def content_distance(model, img, layer, target):
+    return ((style.features_of(model, img, [layer])[layer] - target).pow(2).sum() / target.pow(2).sum()).item()
+
+
+def test_texture_synthesis_lowers_the_gram_loss_by_90_percent(model):
+    texture = data.painting("mosaic", size=96)
+    layers = ["bn1", "blocks.1.0.bn1", "blocks.2.0.bn1"]
+    targets = style.target_grams(model, [texture], layers)
+    noise = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0)) * 0.1   # the start of the loop
+    before = gram_distance(model, noise, targets)
+    out = style.texture_synthesis(model, texture, layers, size=96, steps=30, progress=False)
+    assert out.shape == (96, 96, 3) and 0 <= out.min() and out.max() <= 1
+    assert gram_distance(model, out, targets) < 0.1 * before
+
+
+def test_style_transfer_ends_near_the_style_and_near_the_content(model):
+    content = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 128), 128)
+    painting = data.painting("swirls", size=128)
+    layers, c_layer = list(style.STYLE_LAYERS), style.CONTENT_LAYER
+    targets = style.target_grams(model, [painting], layers)
+    c_target = style.features_of(model, content, [c_layer])[c_layer]
+    out = style.style_transfer(model, content, painting, style_weight=1.0, steps=40, progress=False)
+    assert out.shape == (128, 128, 3)
+    assert gram_distance(model, out, targets) < 0.05 * gram_distance(model, content, targets)
+    assert content_distance(model, out, c_layer, c_target) < 0.5 * content_distance(model, painting, c_layer, c_target)
+    assert count_hooks(model) == 0
+
+
+def test_blending_two_styles_averages_their_grams(model):
+    a, b = data.painting("mosaic", size=64), data.painting("circles", size=64)
+    ga, gb = (style.target_grams(model, [s], ["bn1"])["bn1"] for s in (a, b))
+    mixed = style.target_grams(model, [a, b], ["bn1"], mix=[0.25, 0.75])["bn1"]
+    assert torch.allclose(mixed, 0.25 * ga + 0.75 * gb, atol=1e-6)
+    with pytest.raises(ValueError, match="2 weights for 1"):
+        style.target_grams(model, [a], ["bn1"], mix=[0.5, 0.5])
+
+
+def test_inversion_from_a_shallow_layer_recovers_the_photo(model):
+    img = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 64), 64)
+    out = style.invert(model, img, "bn1", tv=0.5, steps=60, progress=False)
+    noise_err = np.abs(img / 255 - 0.5).mean()
+    assert np.abs(img / 255 - out).mean() < 0.25 * noise_err
+
+
+def test_efros_leung_reproduces_a_period_and_copies_sample_pixels():
+    sample = np.zeros((24, 24, 3), np.uint8)
+    sample[:, 0::4], sample[:, 1::4], sample[:, 2::4] = 255, 160, 60      # stripes of period 4
+    out = style.efros_leung(sample, (20, 30), window=7, seed=1)
+    assert out.shape == (20, 30, 3) and out.dtype == np.uint8
+    assert all(np.array_equal(out[:, j], out[:, j + 4]) for j in range(26))
+    colours = {tuple(c) for c in sample.reshape(-1, 3)}
+    photo = vizkit.images.resize(data.photo("gravel"), 48)[:24, :24]
+    grown = style.efros_leung(photo, 32, window=9, seed=0)
+    colours = {tuple(c) for c in photo.reshape(-1, 3)}
+    assert all(tuple(c) in colours for c in grown.reshape(-1, 3))
+    assert np.array_equal(grown, style.efros_leung(photo, 32, window=9, seed=0))
+
+
+def test_style_inputs_are_checked(model):
+    with pytest.raises(ValueError, match="at least 11x11"):
+        style.efros_leung(np.zeros((8, 8, 3), np.uint8), 16)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        style.features_of(model, np.full((32, 32, 3), 2.0), ["bn1"])
+    with pytest.raises(ValueError, match="content"):
+        style.style_transfer(model, np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8), init="zeros")

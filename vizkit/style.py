@@ -1,0 +1,209 @@
+"""What a layer keeps and what a Gram matrix keeps: feature inversion (Mahendran & Vedaldi 2015),
+texture synthesis (Efros & Leung 1999; Gatys et al. 2015) and neural style transfer (Gatys et al. 2016).
+
+The optimisation-based methods are objectives for vizkit.optvis.ascent; they take and return HxWx3
+float images in [0, 1] (an image array or uint8 is accepted as input)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .hooks import LayerRef, frozen, record
+from .images import to_rgb
+from .layers import model_device, resolve_name
+from .optvis import Forward, Objective, ascent, clamp_pixels, to_model_space, to_pixels, total_variation
+
+ImageLike = Union[np.ndarray, "PIL.Image.Image"]
+
+# Layers of the offline EfficientNet-Lite0 used for style (ReLU6 outputs of the expansion convs,
+# from 112 px to 14 px at a 224 px input) and for content. See notebook 11 for how they were chosen.
+STYLE_LAYERS = ("bn1", "blocks.1.0.bn1", "blocks.2.0.bn1", "blocks.3.0.bn1", "blocks.4.0.bn1")
+CONTENT_LAYER = "blocks.3.0.bn1"
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrices G = F F^T / (H W) of NxCxHxW features (F: the C x HW matrix): NxCxC."""
+    n, c, h, w = features.shape
+    f = features.flatten(2)
+    return f @ f.transpose(1, 2) / (h * w)
+
+
+def features_of(model, img: Union[ImageLike, torch.Tensor], layers: Sequence[LayerRef],
+                size: Optional[int] = None) -> dict[str, torch.Tensor]:
+    """The outputs of `layers` for one image (HxWx3 array or a model-space tensor), detached.
+
+    size: resize the image's shorter side first (None: keep it)."""
+    x = image_tensor(model, img, size)
+    names = [resolve_name(model, layer) for layer in layers]
+    with frozen(model) as net, record(net, list(dict.fromkeys(names))) as rec, torch.no_grad():
+        net(x)
+        return {n: rec[n].detach() for n in names}
+
+
+def image_tensor(model, img: Union[ImageLike, torch.Tensor], size: Optional[int] = None) -> torch.Tensor:
+    """An image (HxWx3 uint8 or float in [0, 1], PIL) -> 1x3xHxW model-space tensor; tensors pass through."""
+    if isinstance(img, torch.Tensor):
+        x = img if img.ndim == 4 else img[None]
+        if size is not None:
+            h, w = x.shape[-2:]
+            s = size / min(h, w)
+            x = F.interpolate(x, size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False, antialias=True)
+        return x.to(model_device(model))
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        if a.ndim != 3 or a.shape[-1] != 3 or a.min() < 0 or a.max() > 1:
+            raise ValueError(f"float images must be HxWx3 in [0, 1], got shape {a.shape}, range "
+                             f"[{a.min():.3g}, {a.max():.3g}]; or pass uint8 / a PIL image")
+        a = (a * 255).round().astype(np.uint8)
+    rgb = torch.tensor(to_rgb(a)).permute(2, 0, 1).float().div(255)[None].contiguous()
+    return image_tensor(model, to_model_space(model, rgb.to(model_device(model))), size)
+
+
+def to_image(model, x: torch.Tensor) -> np.ndarray:
+    """1x3xHxW model-space tensor -> HxWx3 float array in [0, 1]."""
+    return to_pixels(model, x.detach())[0].permute(1, 2, 0).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses, as objectives to *minimise* (ascent maximises, so they enter with a minus sign).
+
+def feature_loss(layer: LayerRef, target: torch.Tensor, relative: bool = True) -> Objective:
+    """||phi(x) - target||^2 at one layer, divided by ||target||^2 when relative (the content loss)."""
+    scale = target.pow(2).sum().clamp(min=1e-12) if relative else torch.tensor(1.0)
+    def fn(f: Forward) -> torch.Tensor:
+        a = f.rec[layer if isinstance(layer, str) else resolve_name(f.model, layer)]
+        return (a - target.to(a)).pow(2).sum() / scale.to(a)
+    return Objective(fn, [layer], f"feature_loss({layer!r})")
+
+
+def gram_loss(targets: dict[str, torch.Tensor], weights: Optional[dict[str, float]] = None) -> Objective:
+    """Sum over layers of w_l * mean squared difference between Gram matrices and the target Grams.
+
+    targets: layer name -> 1xCxC target Gram (from `gram`, or a weighted mix of several)."""
+    weights = weights or {name: 1.0 for name in targets}
+    def fn(f: Forward) -> torch.Tensor:
+        return sum(weights[n] * (gram(f.rec[n]) - g.to(f.rec[n])).pow(2).mean() for n, g in targets.items())
+    return Objective(fn, list(targets), "gram_loss")
+
+
+def target_grams(model, styles: Sequence[ImageLike], layers: Sequence[str], mix: Optional[Sequence[float]] = None,
+                 size: Optional[int] = None) -> dict[str, torch.Tensor]:
+    """Gram matrices of one or several style images at each layer; several are mixed with weights `mix`."""
+    mix = list(mix) if mix is not None else [1.0 / len(styles)] * len(styles)
+    if len(mix) != len(styles):
+        raise ValueError(f"got {len(mix)} weights for {len(styles)} style images")
+    feats = [features_of(model, s, layers, size) for s in styles]
+    return {n: sum(w * gram(f[n]) for w, f in zip(mix, feats)) for n in layers}
+
+
+# ----------------------------------------------------------------------------------------------
+# The methods.
+
+def invert(model, x: Union[ImageLike, torch.Tensor], layer: LayerRef, tv: float = 2.0, steps: int = 300,
+           lr: float = 0.05, seed: int = 0, progress: bool = True) -> np.ndarray:
+    """Feature inversion (Mahendran & Vedaldi 2015): an image whose `layer` features match x's.
+
+    Minimises the relative feature loss plus tv * (mean |neighbour difference|^2) from small noise
+    with Adam. Deeper layers need a larger tv (about 0.5, 2, 5, 20 for bn1, blocks.1, blocks.3,
+    blocks.5 of the offline model). Returns an HxWx3 float image in [0, 1].
+    """
+    x = image_tensor(model, x)
+    name = resolve_name(model, layer)
+    target = features_of(model, x, [name])[name]
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x) * 0.1
+    objective = -feature_loss(name, target) - tv * _mean_tv(x)
+    return to_image(model, ascent(model, objective, noise, steps, lr=lr, optimizer="adam", seed=seed,
+                                  progress=progress, desc=f"invert {name}"))
+
+
+def _mean_tv(x: torch.Tensor) -> Objective:
+    """Total variation (squared differences) per pixel, so that its weight does not depend on the size."""
+    per_pixel = 1.0 / x[0, 0].numel()
+    return per_pixel * total_variation(power=2.0)
+
+
+def texture_synthesis(model, texture: ImageLike, layers: Sequence[LayerRef] = STYLE_LAYERS, size: int = 224,
+                      steps: int = 200, optimizer: str = "lbfgs", lr: Optional[float] = None,
+                      seed: int = 0, progress: bool = True) -> np.ndarray:
+    """Gatys et al. 2015: a size x size image whose Gram matrices at `layers` match the texture's.
+
+    Starts from noise; optimizer 'lbfgs' (lr 1) or 'adam' (lr 0.05). Returns HxWx3 float in [0, 1]."""
+    names = [resolve_name(model, layer) for layer in layers]
+    targets = target_grams(model, [texture], names)
+    noise = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed)).to(model_device(model)) * 0.1
+    lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.05)
+    return to_image(model, ascent(model, -gram_loss(targets), noise, steps, lr=lr, optimizer=optimizer,
+                                  seed=seed, progress=progress, desc="texture"))
+
+
+def style_transfer(model, content: ImageLike, style: Union[ImageLike, Sequence[ImageLike]],
+                   style_weight: float = 3.0, tv: float = 10.0, mix: Optional[Sequence[float]] = None,
+                   style_layers: Sequence[str] = STYLE_LAYERS, content_layer: str = CONTENT_LAYER,
+                   size: Optional[int] = None, style_size: Optional[int] = None, steps: int = 100,
+                   optimizer: str = "lbfgs", lr: Optional[float] = None, init: str = "content", seed: int = 0, progress: bool = True, callback=None) -> np.ndarray:
+    """Neural style transfer (Gatys et al. 2016): content of one image, Gram statistics of another.
+
+    Minimises content loss (relative, at content_layer) + style_weight * Gram loss (at style_layers)
+    + tv * total variation per pixel. style: one image, or a list mixed by the weights `mix` (a
+    weighted average of their Grams). size/style_size: shorter sides (None: as given; a smaller
+    style image transfers larger structures). init: 'content' or 'noise'. Returns an HxWx3 float image in [0, 1].
+    """
+    x_c = image_tensor(model, content, size)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    targets = target_grams(model, styles, list(style_layers), mix, style_size)
+    content_target = features_of(model, x_c, [content_layer])[content_layer]
+    objective = -(feature_loss(content_layer, content_target) + style_weight * gram_loss(targets)
+                  + tv * _mean_tv(x_c))
+    if init == "content":
+        start = x_c
+    elif init == "noise":
+        start = torch.randn(x_c.shape, generator=torch.Generator().manual_seed(seed)).to(x_c) * 0.1
+    else:
+        raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
+    lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.02)
+    return to_image(model, ascent(model, objective, start, steps, lr=lr, optimizer=optimizer, seed=seed,
+                                  projections=[clamp_pixels(model)], progress=progress, callback=callback,
+                                  desc="style"))
+
+
+def efros_leung(sample: np.ndarray, size: Union[int, tuple[int, int]], window: int = 11, seed: int = 0,
+                tolerance: float = 0.1) -> np.ndarray:
+    """Efros & Leung 1999 texture synthesis, grown in scan-line order.
+
+    Every output pixel is copied from the sample: the centre of a sample window whose known
+    neighbourhood (Gaussian-weighted, pixels above and to the left) is within (1 + tolerance) of the
+    best match, chosen at random. All windows of the sample are compared at once (one matrix product
+    per pixel). sample: HxWx3 (uint8 or float); size: int or (H, W). Returns the sample's dtype.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = (size, size) if isinstance(size, int) else size
+    sample = np.asarray(sample)
+    if sample.ndim != 3 or sample.shape[2] != 3 or min(sample.shape[:2]) < window:
+        raise ValueError(f"sample must be HxWx3 and at least {window}x{window}, got {sample.shape}")
+    r = window // 2
+    patches = np.lib.stride_tricks.sliding_window_view(sample.astype(np.float32), (window, window), axis=(0, 1))
+    centres = patches[:, :, :, r, r].reshape(-1, 3)
+    patches = patches.transpose(0, 1, 3, 4, 2).reshape(len(centres), window * window, 3)   # (P, w*w, 3)
+    gauss = np.exp(-((np.arange(window) - r)[:, None] ** 2 + (np.arange(window) - r)[None] ** 2) / (2 * (window / 6.4) ** 2))
+    gauss = gauss.ravel().astype(np.float32)
+
+    out = np.zeros((h + 2 * r, w + 2 * r, 3), np.float32)
+    known = np.zeros((h + 2 * r, w + 2 * r), bool)
+    sy, sx = rng.integers(sample.shape[0] - 2), rng.integers(sample.shape[1] - 2)
+    out[r:r + 3, r:r + 3], known[r:r + 3, r:r + 3] = sample[sy:sy + 3, sx:sx + 3], True   # a 3x3 seed
+    sq = (patches ** 2).sum(-1)                                                           # (P, w*w)
+    for i in range(h):
+        for j in range(w):
+            if known[i + r, j + r]:
+                continue
+            nb = out[i:i + window, j:j + window].reshape(-1, 3)
+            weight = gauss * known[i:i + window, j:j + window].ravel()
+            # sum_k weight_k * ||patch_k - nb_k||^2, for every sample window at once
+            dist = sq @ weight - 2 * np.einsum("pkc,kc->p", patches, nb * weight[:, None]) + (weight * (nb ** 2).sum(-1)).sum()
+            dist = np.maximum(dist, 0)                                     # float error near exact matches
+            best = np.flatnonzero(dist <= dist.min() * (1 + tolerance) + 1e-6)
+            out[i + r, j + r], known[i + r, j + r] = centres[rng.choice(best)], True
+    return out[r:r + h, r:r + w].astype(sample.dtype)
