@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lab gallery gallery-fast test bench clean
+.PHONY: install lab gallery gallery-fast test bench train-fast-style clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: install
 bench: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,bench]"
 	$(BIN)/python benchmarks/run.py
+
+## Retrain the shipped fast-style networks of notebook 12 (about 40 minutes on one CPU thread;
+## settings and minutes are recorded in data/fast_style/TRAINING.json). Resumes if interrupted.
+train-fast-style: install
+	$(BIN)/python -m vizkit.fast_style --steps 1200
 
 clean:
 	rm -rf build $(VENV)

@@ -21,10 +21,13 @@ def badge(path: Path) -> str:
 def setup_source() -> str:
     """The first code cell of every notebook: installs vizkit on Colab, does nothing locally."""
     return (
-        "# Setup. Locally `make lab` installed everything; on Colab this installs vizkit.\n"
+        "# Setup. Locally `make lab` installed everything; on Colab this clones the repository\n"
+        "# (vizkit and its data/, e.g. the fast-style weights) and installs its dependencies.\n"
         "import sys\n"
         "if \"google.colab\" in sys.modules:\n"
-        f"    %pip install -q \"vizkit @ git+{REPO}@{BRANCH}\""
+        f"    !git clone -q --depth 1 --branch {BRANCH} {REPO} /content/vizkit\n"
+        "    %pip install -q /content/vizkit\n"
+        "    sys.path.insert(0, \"/content/vizkit\")"
     )
 
 

@@ -1,15 +1,17 @@
 """vizkit: visualizing and understanding convolutional networks (CS231n lecture 12), in notebooks.
 
 Data flows one way: model -> hooks -> method -> array -> plot. Notebooks import from here."""
-from . import data, hooks, metrics, optvis, plot
+from . import data, fast_style, hooks, metrics, optvis, plot, style
 from .attribution import (backprop, cam, deconvnet, grad_cam, guided_backprop, guided_grad_cam, input_gradient,
                           occlusion, saliency)
 from .activations import dissect, features, layer_output, receptive_field, top_patches
 from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
 from .layers import check_batch, get_layer, layer_names
+from .fast_style import TransformerNet, fast_style_names, stylize, train_fast_style
 from .optvis import ascent, class_visualization, deepdream, fgsm, fooling_image
 from .models import CLASSIC_MODELS, MODEL_NAMES, Model, WeightsUnavailable, load_model
 from .settings import choose, fast_mode, setup
+from .style import efros_leung, gram, invert, style_transfer, texture_synthesis
 
 __version__ = "0.1.0"

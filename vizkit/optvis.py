@@ -360,10 +360,11 @@ def ascent(model, objective: Objective, image=None, steps: int = 100, lr: Union[
     """Maximise `objective` over an image with the model's weights fixed; returns the final image.
 
     image: a 1x3xHxW (or Nx3xHxW) model-space tensor to start from (its pixels are optimised), or a
-    (params, render) pair such as fourier_image(...). optimizer: 'adam', 'normalized' (each image moves
-    lr * g / mean|g|), 'l2' (lr * g / ||g||), 'sign' (lr * sign g) or 'lbfgs'. transforms: random differentiable changes before each forward
-    pass; projections: in-place changes to a pixel image after each step. callback(Step) may return
-    True to stop; the image of that step (before its update) is then returned.
+    (params, render) pair such as fourier_image(...). optimizer: 'adam', 'normalized' (each image
+    moves lr * g / mean|g|), 'l2' (lr * g / ||g||), 'sign' (lr * sign g) or 'lbfgs'. transforms:
+    random differentiable changes before each forward pass; projections: in-place changes to a pixel
+    image after each step. callback(Step) may return True to stop; the image of that step (before
+    its update) is then returned.
     The model's mode and flags come back unchanged; the global random state is not touched.
     """
     if isinstance(image, torch.Tensor):
@@ -389,7 +390,7 @@ def ascent(model, objective: Objective, image=None, steps: int = 100, lr: Union[
             logits = net(channels_last(x) if x.shape[0] > 1 else x)   # single images: the layout of model(x)
             value = objective(Forward(model, rec, logits, img))
             (-value).backward()
-            state.update(x=img.detach(), logits=logits.detach(), value=value.detach())
+            state.update(x=img.detach().clone(), logits=logits.detach(), value=value.detach())
             return -value.detach()
 
         bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
@@ -399,7 +400,7 @@ def ascent(model, objective: Objective, image=None, steps: int = 100, lr: Union[
             else:
                 closure()
             if callback is not None and callback(Step(i, state["x"], state["logits"], float(state["value"]))):
-                return state["x"].clone()
+                return state["x"]
             if optimizer != "lbfgs":
                 opt.step()
             if projections:

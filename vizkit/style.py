@@ -114,12 +114,12 @@ def invert(model, x: Union[ImageLike, torch.Tensor], layer: LayerRef, tv: float 
     name = resolve_name(model, layer)
     target = features_of(model, x, [name])[name]
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x) * 0.1
-    objective = -feature_loss(name, target) - tv * _mean_tv(x)
+    objective = -feature_loss(name, target) - tv * mean_total_variation(x)
     return to_image(model, ascent(model, objective, noise, steps, lr=lr, optimizer="adam", seed=seed,
                                   progress=progress, desc=f"invert {name}"))
 
 
-def _mean_tv(x: torch.Tensor) -> Objective:
+def mean_total_variation(x: torch.Tensor) -> Objective:
     """Total variation (squared differences) per pixel, so that its weight does not depend on the size."""
     per_pixel = 1.0 / x[0, 0].numel()
     return per_pixel * total_variation(power=2.0)
@@ -156,7 +156,7 @@ def style_transfer(model, content: ImageLike, style: Union[ImageLike, Sequence[I
     targets = target_grams(model, styles, list(style_layers), mix, style_size)
     content_target = features_of(model, x_c, [content_layer])[content_layer]
     objective = -(feature_loss(content_layer, content_target) + style_weight * gram_loss(targets)
-                  + tv * _mean_tv(x_c))
+                  + tv * mean_total_variation(x_c))
     if init == "content":
         start = x_c
     elif init == "noise":
