@@ -290,7 +290,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     model = load_model("efficientnet_lite0", verbose=False)
     record_path = args.out / "TRAINING.json"
-    record_ = json.loads(record_path.read_text()) if record_path.exists() else {}
     for name in args.names:
         recipe = RECIPES[name]
         steps = args.steps * recipe.get("steps_factor", 1)
@@ -302,6 +301,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         torch.save({"net": {k: v.half() for k, v in net.state_dict().items()}, "config": net.config},
                    args.out / f"{name}.pt")
         (args.out / f"{name}.ckpt").unlink()
+        record_ = json.loads(record_path.read_text()) if record_path.exists() else {}
         record_[name] = {"styles": recipe["styles"], "steps": steps, "batch": args.batch, "crop": args.size,
                          "style_weight": args.style_weight, "tv": args.tv, "lr": 2e-3, "seed": 0,
                          "params": sum(p.numel() for p in net.parameters()),
