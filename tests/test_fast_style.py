@@ -14,8 +14,9 @@ def test_transformer_net_keeps_odd_sizes_and_is_deterministic():
     a, b = fast_style.stylize(img, net), fast_style.stylize(img, net)
     assert a.shape == (37, 53, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
     assert np.array_equal(a, b)
-    with pytest.raises(ValueError, match="HxWx3"):
-        fast_style.stylize(img[..., 0], net)
+    assert fast_style.stylize(img[..., 0], net).shape == (37, 53, 3)      # grayscale is repeated to RGB
+    with pytest.raises(ValueError, match="channels-first"):
+        fast_style.stylize(img.transpose(2, 0, 1), net)
 
 
 def test_conditional_instance_norm_mixes_styles_linearly():

@@ -70,7 +70,7 @@ def test_efros_leung_reproduces_a_period_and_copies_sample_pixels():
     out = style.efros_leung(sample, (20, 30), window=7, seed=1)
     assert out.shape == (20, 30, 3) and out.dtype == np.uint8
     assert all(np.array_equal(out[:, j], out[:, j + 4]) for j in range(26))
-    colours = {tuple(c) for c in sample.reshape(-1, 3)}
+    assert {tuple(c) for c in out[0]} == {tuple(c) for c in sample[0]}           # all four stripes, not one colour
     photo = vizkit.images.resize(data.photo("gravel"), 48)[:24, :24]
     grown = style.efros_leung(photo, 32, window=9, seed=0)
     colours = {tuple(c) for c in photo.reshape(-1, 3)}

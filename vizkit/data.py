@@ -236,8 +236,8 @@ def _circles(size: int, rng: np.random.Generator) -> np.ndarray:
     palette = np.array([[230, 60, 50], [250, 200, 40], [40, 80, 170], [30, 150, 110], [240, 130, 40],
                         [120, 60, 150], [245, 240, 225], [30, 30, 40]])
     n = 4
-    cell = size // n
-    img = np.zeros((size, size, 3))
+    cell = max(1, size // n)
+    img = np.zeros((n * cell, n * cell, 3))
     yy, xx = np.mgrid[:cell, :cell]
     r = np.sqrt((yy - cell / 2 + 0.5) ** 2 + (xx - cell / 2 + 0.5) ** 2) / (cell / 2)
     for i in range(n):
@@ -246,4 +246,4 @@ def _circles(size: int, rng: np.random.Generator) -> np.ndarray:
             ring = np.minimum((r * (3 + rng.random()) * 1.6).astype(int), 5)
             tile = palette[rings[ring]] + rng.normal(0, 8, (cell, cell, 3))
             img[i * cell:(i + 1) * cell, j * cell:(j + 1) * cell] = tile
-    return np.clip(resize(np.clip(img, 0, 255).astype(np.uint8), (size, size)), 0, 255).astype(np.uint8)
+    return resize(np.clip(img, 0, 255).astype(np.uint8), (size, size))

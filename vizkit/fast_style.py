@@ -6,8 +6,8 @@ Shipped networks live in data/fast_style/; `python -m vizkit.fast_style` reprodu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import random
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
@@ -20,13 +20,16 @@ from tqdm.auto import tqdm
 
 from . import data
 from .hooks import frozen, record
+from .images import to_rgb
+from .layers import model_device
 from .optvis import to_model_space
 from .style import STYLE_LAYERS, gram, target_grams
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "fast_style"
 CONTENT = "blocks.1"           # a shallow content layer, as Johnson et al.'s relu2_2: a network trained from
                                # scratch needs a content loss that pins the layout (blocks.3.0.bn1 does not)
-HELD_OUT = ("chelsea", "grace_hopper")          # never seen in training: evaluation photos
+HELD_OUT = ("chelsea", "grace_hopper")
+LR = 2e-3                      # Adam's learning rate for training          # never seen in training: evaluation photos
 TRAIN_PHOTOS = ("coffee", "rocket", "astronaut", "motorcycle", "china", "flower", "camera", "coins",
                 "hubble_deep_field", "immunohistochemistry", "retina", "moon")
 
@@ -145,6 +148,9 @@ def perceptual_loss(model, net_out: torch.Tensor, content: torch.Tensor, grams: 
                     content_layer: str = CONTENT) -> tuple[torch.Tensor, float, float]:
     """Johnson et al.'s loss on a batch: content (relative, at content_layer) + style (Grams) + TV.
 
+    The TV term here is the mean squared neighbour difference over pixels *and* channels of the batch
+    (notebook 11's `style.mean_total_variation` sums over channels), so the same tv weighs less.
+
     grams: per style, layer -> 1xCxC target; style_idx: (N,) the style of each image.
     Returns (total, content part, style part)."""
     layers = list(dict.fromkeys(list(STYLE_LAYERS) + [content_layer]))
@@ -163,8 +169,8 @@ def perceptual_loss(model, net_out: torch.Tensor, content: torch.Tensor, grams: 
     return c + style_weight * s + tv * smooth, c.item(), float(s.detach())
 
 
-def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 2000, batch: int = 4, size: int = 128,
-                     style_weight: float = 0.5, tv: float = 10.0, lr: float = 2e-3, norm: str = "instance",
+def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 1200, batch: int = 4, size: int = 128,
+                     style_weight: float = 0.5, tv: float = 10.0, lr: float = LR, norm: str = "instance",
                      widths: Sequence[int] = (16, 32, 64), blocks: int = 3, style_size: int = 256, seed: int = 0,
                      checkpoint: Optional[Union[str, Path]] = None, every: int = 100, progress: bool = True,
                      log: Optional[Callable[[int, float, float], None]] = None) -> TransformerNet:
@@ -175,15 +181,18 @@ def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 2000, bat
     resumed from if it exists (training continues where it stopped, same results). log(step,
     content_loss, style_loss) is called every step. The loss model (`model`) is frozen throughout.
     """
-    torch.manual_seed(seed)
-    random.seed(seed)
     n = len(styles)
-    net = TransformerNet(widths, blocks, "conditional" if n > 1 else norm, n)
+    if n > 1 and norm != "instance":
+        raise ValueError(f"several styles need conditional instance norm; norm={norm!r} is for one style")
+    dev = model_device(model)
+    with torch.random.fork_rng(devices=[]):          # seeded, without touching the caller's random state
+        torch.manual_seed(seed)
+        net = TransformerNet(widths, blocks, "conditional" if n > 1 else norm, n).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     start = 0
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, weights_only=True, map_location=dev)
         net.load_state_dict(state["net"]), opt.load_state_dict(state["opt"])
         start = int(state["step"])
     batches = content_batches(size, batch, seed)
@@ -194,7 +203,7 @@ def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 2000, bat
         bar = tqdm(range(start, steps), desc="training", disable=not progress, initial=start, total=steps)
         net.train()
         for step in bar:
-            content = next(batches)
+            content = next(batches).to(dev)
             idx = torch.randint(n, (batch,), generator=torch.Generator().manual_seed(seed * 100003 + step))
             out = net(content, F.one_hot(idx, n).float()) if n > 1 else net(content)
             loss, c, s = perceptual_loss(model, out, content, grams, idx, style_weight, tv)
@@ -220,14 +229,21 @@ def fast_style_names() -> list[str]:
 
 
 def load_fast_style(name: str) -> TransformerNet:
-    """A shipped network, loaded with torch.load(weights_only=True), in eval mode."""
-    path = WEIGHTS_DIR / f"{name}.pt"
-    if not path.exists():
-        raise KeyError(f"no shipped fast-style network {name!r}; available: {fast_style_names()}")
-    state = torch.load(path, weights_only=True)
+    """A shipped network, loaded with torch.load(weights_only=True), in eval mode (a fresh copy each call)."""
+    state = _shipped_state(name)
     net = TransformerNet(**state["config"])
     net.load_state_dict({k: v.float() for k, v in state["net"].items()})
     return net.eval()
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped_state(name: str) -> dict:
+    """The file of a shipped network, read once per process."""
+    path = WEIGHTS_DIR / f"{name}.pt"
+    if not path.exists():
+        where = "" if WEIGHTS_DIR.exists() else f" ({WEIGHTS_DIR} does not exist: use a clone of the repository)"
+        raise KeyError(f"no shipped fast-style network {name!r}; available: {fast_style_names()}{where}")
+    return torch.load(path, weights_only=True)
 
 
 def training_record() -> dict:
@@ -242,15 +258,13 @@ def style_names_of(name: str) -> list[str]:
 
 @torch.no_grad()
 def stylize(img: np.ndarray, style: Union[str, TransformerNet], mix: Union[int, Sequence[float], None] = None) -> np.ndarray:
-    """Stylise an HxWx3 image (uint8 or float in [0, 1]) with one forward pass: HxWx3 float in [0, 1].
+    """Stylise an image (HxWx3 uint8 or float in [0, 1], grayscale, PIL; see images.ACCEPTED) with one
+    forward pass: an HxWx3 float array in [0, 1].
 
     style: a shipped name (see fast_style_names()) or a TransformerNet; mix: for a multi-style
     network, a style index or one weight per style (interpolation between styles)."""
     net = load_fast_style(style) if isinstance(style, str) else style
-    a = np.asarray(img)
-    if a.ndim != 3 or a.shape[-1] != 3:
-        raise ValueError(f"expected an HxWx3 image, got shape {a.shape}")
-    x = torch.from_numpy(a.astype(np.float32) / (255 if a.dtype == np.uint8 else 1)).permute(2, 0, 1)[None]
+    x = torch.tensor(to_rgb(img)).permute(2, 0, 1)[None].float().div(255)
     dev = next(net.parameters()).device
     with frozen(net):
         y = net(x.to(dev), mix)
@@ -280,7 +294,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     parser = argparse.ArgumentParser(description="Train the shipped fast-style networks (data/fast_style/).")
     parser.add_argument("names", nargs="*", default=list(RECIPES), help=f"which networks (default: all of {list(RECIPES)})")
-    parser.add_argument("--steps", type=int, default=2000, help="steps for a single-style network")
+    parser.add_argument("--steps", type=int, default=1200, help="steps for a single-style network (multi: twice)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=128, help="side of the content crops")
     parser.add_argument("--style-weight", type=float, default=0.5)
@@ -303,7 +317,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         (args.out / f"{name}.ckpt").unlink()
         record_ = json.loads(record_path.read_text()) if record_path.exists() else {}
         record_[name] = {"styles": recipe["styles"], "steps": steps, "batch": args.batch, "crop": args.size,
-                         "style_weight": args.style_weight, "tv": args.tv, "lr": 2e-3, "seed": 0,
+                         "style_weight": args.style_weight, "tv": args.tv, "lr": LR, "seed": 0,
                          "params": sum(p.numel() for p in net.parameters()),
                          "minutes_this_run": round(minutes, 1), "threads": torch.get_num_threads(),
                          "command": f"python -m vizkit.fast_style {name} --steps {args.steps} --batch {args.batch} "

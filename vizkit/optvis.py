@@ -11,14 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .attribution import Target, targets
+from .attribution import Target, _class_score, _fixed_targets, class_index, targets
 from .hooks import LayerRef, Recording, frozen, record
-from .layers import as_net, channels_last, model_device, on_model_device, resolve_name
+from .layers import channels_last, model_device, on_model_device, resolve_name
 
 
 # ----------------------------------------------------------------------------------------------
@@ -96,8 +95,7 @@ class Objective:
 
 def class_score(target: Union[Target, Sequence[Target]]) -> Objective:
     """The unnormalised score (logit) of `target`, summed over the batch (one target or one per image)."""
-    return Objective(lambda f: f.logits.gather(1, targets(f.model, target, f.logits)[:, None]).sum(),
-                     name=f"class_score({target!r})")
+    return Objective(lambda f: _class_score(f.model, f.logits, target), name=f"class_score({target!r})")
 
 
 def log_probability(target: Union[Target, Sequence[Target]]) -> Objective:
@@ -372,6 +370,9 @@ def ascent(model, objective: Objective, image=None, steps: int = 100, lr: Union[
         params, render = pixel_image(image.contiguous() if optimizer == "lbfgs" else image)  # L-BFGS flattens grads
     elif image is not None:
         params, render = image
+        if projections:
+            raise ValueError("projections change pixels in place: they need a pixel image (a tensor as image=), "
+                             "not a (params, render) parameterisation")
     else:
         raise ValueError("pass image=: a 1x3xHxW model-space tensor, or (params, render) from fourier_image(...)")
     opt = make_optimizer(params, optimizer, lr)
@@ -461,7 +462,7 @@ def fooling_image(model, x: torch.Tensor, target: Target, lr: float = 1.0, max_s
     Stops at the first image whose probability of `target` is at least min_prob (0.5: a top-1 that
     survives saving as 8 bits); raises RuntimeError if max_steps do not suffice.
     """
-    t = targets(model, target, torch.zeros(1, 1)).item()
+    t = class_index(model, target)
     done = lambda s: bool(s.logits.softmax(1)[0, t] >= min_prob)
     # the stop test runs on the image of each step, so max_steps + 1 forward passes may be needed
     fooled = ascent(model, class_score(target), x, max_steps + 1, lr=lr, optimizer="l2",
@@ -483,8 +484,7 @@ def fgsm(model, x: torch.Tensor, target: Union[Target, Sequence[Target], None], 
     """
     x = on_model_device(model, x).detach()
     if target is None:
-        with frozen(model) as net, torch.no_grad():
-            target = net(x).argmax(1).tolist()
+        target = _fixed_targets(model, x, None)
     _, std = input_stats(model)
     alpha = (eps if steps == 1 else (step_size or 2.5 * eps / steps)) / std
     loss = log_probability(target) if targeted else -log_probability(target)

@@ -12,11 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from .hooks import LayerRef, frozen, record
-from .images import to_rgb
-from .layers import model_device, resolve_name
-from .optvis import Forward, Objective, ascent, clamp_pixels, to_model_space, to_pixels, total_variation
+from .images import ImageLike, to_rgb
+from .layers import model_device, on_model_device, resolve_name
+from .optvis import Forward, Objective, _name, ascent, clamp_pixels, to_model_space, to_pixels, total_variation
 
-ImageLike = Union[np.ndarray, "PIL.Image.Image"]
 
 # Layers of the offline EfficientNet-Lite0 used for style (ReLU6 outputs of the expansion convs,
 # from 112 px to 14 px at a 224 px input) and for content. See notebook 11 for how they were chosen.
@@ -44,22 +43,19 @@ def features_of(model, img: Union[ImageLike, torch.Tensor], layers: Sequence[Lay
 
 
 def image_tensor(model, img: Union[ImageLike, torch.Tensor], size: Optional[int] = None) -> torch.Tensor:
-    """An image (HxWx3 uint8 or float in [0, 1], PIL) -> 1x3xHxW model-space tensor; tensors pass through."""
+    """An image (see images.ACCEPTED) -> 1x3xHxW model-space tensor; tensors (model space) pass through.
+
+    size: resize the shorter side first (None: keep it)."""
     if isinstance(img, torch.Tensor):
-        x = img if img.ndim == 4 else img[None]
-        if size is not None:
-            h, w = x.shape[-2:]
-            s = size / min(h, w)
-            x = F.interpolate(x, size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False, antialias=True)
-        return x.to(model_device(model))
-    a = np.asarray(img)
-    if a.dtype != np.uint8:
-        if a.ndim != 3 or a.shape[-1] != 3 or a.min() < 0 or a.max() > 1:
-            raise ValueError(f"float images must be HxWx3 in [0, 1], got shape {a.shape}, range "
-                             f"[{a.min():.3g}, {a.max():.3g}]; or pass uint8 / a PIL image")
-        a = (a * 255).round().astype(np.uint8)
-    rgb = torch.tensor(to_rgb(a)).permute(2, 0, 1).float().div(255)[None].contiguous()
-    return image_tensor(model, to_model_space(model, rgb.to(model_device(model))), size)
+        x = on_model_device(model, img)
+    else:
+        rgb = torch.tensor(to_rgb(img)).permute(2, 0, 1).float().div(255)[None].contiguous()
+        x = to_model_space(model, rgb.to(model_device(model)))
+    if size is not None:
+        h, w = x.shape[-2:]
+        s = size / min(h, w)
+        x = F.interpolate(x, size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False, antialias=True)
+    return x
 
 
 def to_image(model, x: torch.Tensor) -> np.ndarray:
@@ -70,22 +66,21 @@ def to_image(model, x: torch.Tensor) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Losses, as objectives to *minimise* (ascent maximises, so they enter with a minus sign).
 
-def feature_loss(layer: LayerRef, target: torch.Tensor, relative: bool = True) -> Objective:
-    """||phi(x) - target||^2 at one layer, divided by ||target||^2 when relative (the content loss)."""
-    scale = target.pow(2).sum().clamp(min=1e-12) if relative else torch.tensor(1.0)
+def feature_loss(layer: LayerRef, target: torch.Tensor) -> Objective:
+    """||phi(x) - target||^2 / ||target||^2 at one layer (the relative content loss)."""
+    scale = target.pow(2).sum().clamp(min=1e-12)
     def fn(f: Forward) -> torch.Tensor:
-        a = f.rec[layer if isinstance(layer, str) else resolve_name(f.model, layer)]
+        a = f.rec[_name(f, layer)]
         return (a - target.to(a)).pow(2).sum() / scale.to(a)
     return Objective(fn, [layer], f"feature_loss({layer!r})")
 
 
-def gram_loss(targets: dict[str, torch.Tensor], weights: Optional[dict[str, float]] = None) -> Objective:
-    """Sum over layers of w_l * mean squared difference between Gram matrices and the target Grams.
+def gram_loss(targets: dict[str, torch.Tensor]) -> Objective:
+    """Sum over layers of the mean squared difference between Gram matrices and the target Grams.
 
     targets: layer name -> 1xCxC target Gram (from `gram`, or a weighted mix of several)."""
-    weights = weights or {name: 1.0 for name in targets}
     def fn(f: Forward) -> torch.Tensor:
-        return sum(weights[n] * (gram(f.rec[n]) - g.to(f.rec[n])).pow(2).mean() for n, g in targets.items())
+        return sum((gram(f.rec[n]) - g.to(f.rec[n])).pow(2).mean() for n, g in targets.items())
     return Objective(fn, list(targets), "gram_loss")
 
 
