@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from . import data
 from .hooks import frozen, record
-from .images import to_rgb
-from .layers import model_device
+from .images import resize, to_rgb
+from .layers import as_net, model_device
 from .optvis import to_model_space
 from .style import STYLE_LAYERS, gram, target_grams
 
@@ -138,7 +138,7 @@ def content_batches(size: int, batch: int, seed: int = 0, photos: Sequence[str] 
             img = imgs[rng.integers(len(imgs))]
             side = int(rng.uniform(0.3, 1.0) * min(img.shape[:2]))
             top, left = rng.integers(img.shape[0] - side + 1), rng.integers(img.shape[1] - side + 1)
-            crop = data.resize(np.ascontiguousarray(img[top:top + side, left:left + side]), (size, size))
+            crop = resize(np.ascontiguousarray(img[top:top + side, left:left + side]), (size, size))
             out[i] = crop[:, ::-1] if rng.random() < 0.5 else crop
         yield torch.from_numpy(out).permute(0, 3, 1, 2).float().div(255)
 
@@ -154,11 +154,13 @@ def perceptual_loss(model, net_out: torch.Tensor, content: torch.Tensor, grams: 
     grams: per style, layer -> 1xCxC target; style_idx: (N,) the style of each image.
     Returns (total, content part, style part)."""
     layers = list(dict.fromkeys(list(STYLE_LAYERS) + [content_layer]))
-    with record(model, layers) as rec:
-        model.net(to_model_space(model, content))
-        target = rec[content_layer].detach()
+    net = as_net(model)
+    with record(net, layers) as rec:
+        with torch.no_grad():                     # the target needs no graph
+            net(to_model_space(model, content))
+        target = rec[content_layer]
         rec.clear()
-        model.net(to_model_space(model, net_out))
+        net(to_model_space(model, net_out))
         c = ((rec[content_layer] - target).pow(2).flatten(1).sum(1) / target.pow(2).flatten(1).sum(1)).mean()
         s = 0.0
         for name in STYLE_LAYERS:
@@ -275,7 +277,7 @@ def style_image(name: str, size: int = 256) -> np.ndarray:
     """A style by name: a painting drawn by vizkit (data.PAINTINGS) or an offline photo/texture."""
     if name in data.PAINTINGS:
         return data.painting(name, size=size)
-    return data.resize(data.photo(name), size)
+    return resize(data.photo(name), size)
 
 
 # ----------------------------------------------------------------------------------------------

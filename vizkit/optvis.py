@@ -208,7 +208,7 @@ def clamp_pixels(model) -> Projection:
     """Keep every pixel inside [0, 1] (in the model's input space)."""
     lo, hi = pixel_range(model)
     def fn(x, grad, step):
-        torch.max(torch.min(x, hi.to(x)), lo.to(x), out=x)
+        x.clamp_(lo.to(x), hi.to(x))
     return fn
 
 
@@ -242,7 +242,7 @@ def eps_ball(model, center: torch.Tensor, eps: float) -> Projection:
     lo, hi = pixel_range(model)
     low, high = torch.max(center - eps / std, lo), torch.min(center + eps / std, hi)
     def fn(x, grad, step):
-        torch.max(torch.min(x, high), low, out=x)
+        x.clamp_(low, high)
     return fn
 
 
@@ -289,11 +289,12 @@ def fourier_image(model, size: Union[int, tuple[int, int]], batch: int = 1, deca
     dev = model_device(model)
     spectrum = (torch.randn(batch, 3, *scale.shape, 2, generator=gen) * sd).to(dev).requires_grad_(True)
     scale, color = scale.to(dev), _COLOR_SQRT.to(dev)
+    mean, std = input_stats(model)            # once, not at every render
 
     def render() -> torch.Tensor:
         img = torch.fft.irfftn(torch.view_as_complex(spectrum) * scale, s=(h, w), norm="ortho") / 4.0
         img = torch.einsum("nchw,dc->ndhw", img, color)
-        return to_model_space(model, torch.sigmoid(img))
+        return (torch.sigmoid(img) - mean) / std
     return [spectrum], render
 
 

@@ -138,13 +138,15 @@ def style_transfer(model, content: ImageLike, style: Union[ImageLike, Sequence[I
                    style_weight: float = 3.0, tv: float = 10.0, mix: Optional[Sequence[float]] = None,
                    style_layers: Sequence[str] = STYLE_LAYERS, content_layer: str = CONTENT_LAYER,
                    size: Optional[int] = None, style_size: Optional[int] = None, steps: int = 100,
-                   optimizer: str = "lbfgs", lr: Optional[float] = None, init: str = "content", seed: int = 0, progress: bool = True, callback=None) -> np.ndarray:
+                   optimizer: str = "lbfgs", lr: Optional[float] = None, init: str = "content", seed: int = 0,
+                   progress: bool = True, callback=None) -> np.ndarray:
     """Neural style transfer (Gatys et al. 2016): content of one image, Gram statistics of another.
 
     Minimises content loss (relative, at content_layer) + style_weight * Gram loss (at style_layers)
     + tv * total variation per pixel. style: one image, or a list mixed by the weights `mix` (a
     weighted average of their Grams). size/style_size: shorter sides (None: as given; a smaller
-    style image transfers larger structures). init: 'content' or 'noise'. Returns an HxWx3 float image in [0, 1].
+    style image transfers larger structures). init: 'content' or 'noise'. callback: as in ascent.
+    Returns an HxWx3 float image in [0, 1].
     """
     x_c = image_tensor(model, content, size)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
