@@ -1,10 +1,10 @@
 """vizkit: visualizing and understanding convolutional networks (CS231n lecture 12), in notebooks.
 
 Data flows one way: model -> hooks -> method -> array -> plot. Notebooks import from here."""
-from . import data, fast_style, hooks, metrics, optvis, plot, style
+from . import data, exercises, fast_style, hooks, metrics, optvis, plot, style
 from .attribution import (backprop, cam, deconvnet, grad_cam, guided_backprop, guided_grad_cam, input_gradient,
                           occlusion, saliency)
-from .activations import dissect, features, layer_output, receptive_field, top_patches
+from .activations import dissect, features, layer_output, nearest_neighbours, receptive_field, top_patches
 from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
 from .layers import check_batch, get_layer, layer_names

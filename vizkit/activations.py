@@ -118,6 +118,23 @@ def features(model, images: Images, layer: Optional[LayerRef] = None, batch_size
     return np.concatenate(out)
 
 
+def nearest_neighbours(X: np.ndarray, k: int = 5, chunk: int = 1024) -> np.ndarray:
+    """Rows of X (N, D) -> (N, k) indices of each row's k nearest other rows (Euclidean), nearest first.
+
+    Distances are computed `chunk` rows at a time, so memory stays chunk x N."""
+    from sklearn.metrics import pairwise_distances
+
+    X = np.asarray(X)
+    if X.ndim != 2 or not 0 < k < len(X):
+        raise ValueError(f"expected X of shape (N, D) and 0 < k < N, got shape {X.shape} and k={k}")
+    out = []
+    for start in range(0, len(X), chunk):
+        d = pairwise_distances(X[start:start + chunk], X)
+        d[np.arange(len(d)), np.arange(start, start + len(d))] = np.inf  # an image is not its own neighbour
+        out.append(np.argsort(d, axis=1, kind="stable")[:, :k])
+    return np.concatenate(out)
+
+
 def _pooled(value: torch.Tensor, pool: Optional[str]) -> torch.Tensor:
     if value.ndim == 4 and pool == "avg":
         return value.mean((2, 3))

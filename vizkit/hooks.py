@@ -131,16 +131,19 @@ def swap_modules(model, replace: Callable[[str, nn.Module], Optional[nn.Module]]
             parent._modules[attr] = child
 
 
-def _clamp_backward(x: torch.Tensor, grad: torch.Tensor, upper: float, rule: str) -> torch.Tensor:
-    """The backward rules of one ReLU-like unit y = clamp(x, 0, upper)."""
+def backward_rule(x: torch.Tensor, grad: torch.Tensor, upper: float, rule: str) -> torch.Tensor:
+    """What a ReLU-like unit y = clamp(x, 0, upper) sends back to x, given the gradient at y, under `rule`.
+
+    x: the unit's input in the forward pass; rule: 'vanilla' (or 'backprop': the true derivative),
+    'deconvnet' or 'guided'."""
     passed = (x > 0) & (x < upper)  # where the forward pass let the signal through
-    if rule == "vanilla":
+    if rule in ("vanilla", "backprop"):
         return grad * passed
     if rule == "deconvnet":
         return grad.clamp(min=0)
     if rule == "guided":
         return grad.clamp(min=0) * passed
-    raise ValueError(f"unknown backward rule {rule!r}; use 'vanilla', 'guided' or 'deconvnet'")
+    raise ValueError(f"unknown backward rule {rule!r}; use 'vanilla' ('backprop'), 'guided' or 'deconvnet'")
 
 
 class _ClampWithRule(torch.autograd.Function):
@@ -153,7 +156,7 @@ class _ClampWithRule(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return _clamp_backward(x, grad, ctx.upper, ctx.rule), None, None
+        return backward_rule(x, grad, ctx.upper, ctx.rule), None, None
 
 
 class RuleReLU(nn.Module):
@@ -193,7 +196,7 @@ def relu_rule(model, rule: str) -> Iterator[list[str]]:
     at all (a functional F.relu in forward() cannot be patched by swapping modules).
     Yields the names of the patched places.
     """
-    _clamp_backward(torch.zeros(1), torch.zeros(1), 1.0, rule)  # validates `rule` up front
+    backward_rule(torch.zeros(1), torch.zeros(1), 1.0, rule)  # validates `rule` up front
     net = as_net(model)
     others = [f"{type(m).__name__} at {name!r}" for name, m in net.named_modules()
               if isinstance(m, NON_RELU_ACTIVATIONS)]
