@@ -30,3 +30,18 @@ def test_problems_are_detected(tmp_path):
     found = nbtools.problems(path)
     assert any("badge" in p for p in found) and any("outputs" in p for p in found)
     assert any("Takeaways" in p for p in found)
+
+
+def test_exercise_problems_are_detected():
+    import nbformat
+
+    solution = nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")
+    found = nbtools.exercise_problems([solution])
+    assert any("metadata disagree" in p for p in found)
+    solution.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "f"}
+    assert any("no check cell 'f_check'" in p for p in nbtools.exercise_problems([solution]))
+    checker = nbformat.v4.new_code_cell("check(f, 1)")
+    checker.metadata["nbgrader"] = {"solution": False, "grade": True, "grade_id": "f_check", "locked": True}
+    assert nbtools.exercise_problems([solution, checker]) == []
+    checker.metadata["nbgrader"]["locked"] = False
+    assert any("must be locked" in p for p in nbtools.exercise_problems([solution, checker]))

@@ -48,6 +48,26 @@ def problems(path: Path) -> list[str]:
             found.append(f"no {word!r} section")
     if any(c.get("outputs") or c.get("execution_count") for c in cells if c.cell_type == "code"):
         found.append("stored outputs or execution counts")
+    return found + exercise_problems(cells)
+
+
+def exercise_problems(cells: list) -> list[str]:
+    """nbgrader conventions: each solution cell is followed by its check cell (id + '_check'), ids unique."""
+    found = []
+    meta = [c.metadata.get("nbgrader", {}) for c in cells]
+    ids = [m["grade_id"] for m in meta if m]
+    if len(ids) != len(set(ids)):
+        found.append(f"nbgrader grade_ids repeat: {ids}")
+    for cell, m in zip(cells, meta):
+        has_region = "### BEGIN SOLUTION" in cell.source
+        if has_region != bool(m.get("solution")) or cell.source.count("### BEGIN SOLUTION") != cell.source.count("### END SOLUTION"):
+            found.append(f"solution markers and nbgrader 'solution' metadata disagree in: {cell.source[:60]!r}")
+        if m.get("solution") and m["grade_id"] + "_check" not in ids:
+            found.append(f"exercise {m['grade_id']!r} has no check cell {m['grade_id'] + '_check'!r}")
+        if m.get("grade") and not (m.get("locked") and "check(" in cell.source):
+            found.append(f"check cell {m['grade_id']!r} must be locked and call check(...)")
+    if not any(m.get("solution") for m in meta):
+        found.append("no exercise (an nbgrader solution cell)")
     return found
 
 
