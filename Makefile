@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lab gallery gallery-fast test bench train-fast-style clean
+.PHONY: install lab gallery gallery-fast test assignments bench train-fast-style clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ gallery-fast: install
 test: install
 	VIZKIT_FAST=1 VIZKIT_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --durations=10 -p no:cacheprovider
+
+## Student releases (nbgrader): solutions replaced by stubs, under build/assignments/release/vizkit/.
+## `make assignments NOTEBOOKS="05 07"` releases only those.
+assignments: install
+	$(BIN)/python tools/assignments.py $(NOTEBOOKS)
 
 ## Side-by-side timings against captum / pytorch-grad-cam (not part of the tests).
 bench: install
