@@ -208,3 +208,13 @@ def test_top_patches_from_a_tensor_and_float_images(model):
         assert a.dtype == np.uint8 and np.abs(a.astype(int) - b.astype(int)).max() <= 1 and a.max() > 0
     plain = top_patches(model.net, x, "blocks.1", channels=[3], k=2)
     assert plain.patches == [[]] and list(plain.index[0]) == list(from_tensor.index[0])
+
+
+def test_fired_upsamples_and_thresholds_once_over_all_maps():
+    from vizkit.activations import fired
+
+    maps = torch.zeros(2, 2, 2)
+    maps[0, 1, 1] = 1.0                      # one active unit in the first map, none in the second
+    f = fired(maps, 0.5, (8, 8))             # threshold: the median over both maps, 0
+    assert f.shape == (2, 8, 8) and f.dtype == torch.bool
+    assert f[0, -1, -1] and not f[0, 0, 0] and not f[1].any()

@@ -73,12 +73,45 @@ def test_differences_in_detail():
     assert differences(net, net) == [] and differences(other, net)[0].startswith("['weight']")
 
 
-def test_the_reference_runs_before_the_learners_code():
+def test_the_reference_runs_first_and_is_copied():
     """A learner's function that changes its input in place cannot spoil the reference."""
     def in_place(x, k=2):
         return x.mul_(k)
-    x = torch.ones(3)
-    check(in_place, reference, x)   # reference sees ones, in_place doubles them: they agree
+    assert check(in_place, reference, torch.ones(3)) is None   # reference sees ones, in_place doubles them
+    with pytest.raises(AssertionError, match="values differ"):   # the reference returns its input itself
+        check(lambda x: x.add_(1), lambda x: x, torch.zeros(3))
+
+
+def test_warnings_go_to_stdout_where_nbgrader_does_not_zero_the_cell(capsys):
+    import warnings
+
+    def noisy(x, k=2):
+        warnings.warn("a learner's warning")
+        return x * k
+    assert check(noisy, reference, torch.ones(2)) is None
+    out = capsys.readouterr()
+    assert "a learner's warning" in out.out and out.err == ""
+
+
+def test_the_fallback_gets_the_learners_defaults_and_real_errors_pass_through():
+    seen = []
+    f = exercise(fallback=lambda x, k: seen.append(k) or x * k)(lambda x, k=5: unsolved(x))
+    assert f(torch.ones(1)).item() == 5 and seen == [5]
+
+    def broken(x, k=2):
+        raise NotImplementedError("this operator is not implemented on this backend")
+    g = exercise(fallback=reference)(broken)
+    with pytest.raises(NotImplementedError, match="backend"):
+        g(torch.ones(1))
+    with pytest.raises(NotImplementedError, match="backend"):
+        check(g, reference, torch.ones(1))
+
+
+def test_nan_where_vizkit_has_nan_is_agreement():
+    assert differences(np.array([np.nan, 1.0]), np.array([np.nan, 1.0])) == []
+    assert differences(float("nan"), float("nan")) == []
+    assert differences(torch.tensor([1.0, 2.0], dtype=torch.bfloat16), [1.0, 2.0]) == []
+    assert "is a list, vizkit's a ndarray" in differences([[1, 2], [3]], np.zeros(2))[0]
 
 
 def test_a_long_list_of_differences_is_cut_short():

@@ -294,6 +294,14 @@ def _crop(img: np.ndarray, field: ReceptiveField, i: int, j: int, fill: int = 12
     return out
 
 
+def fired(maps: torch.Tensor, quantile: float, size: tuple[int, int]) -> torch.Tensor:
+    """Where one channel fires, as network dissection reads it: maps (N, h, w) upsampled bilinearly
+    to size (H, W) and compared with one threshold, the channel's quantile over all N maps -> (N, H, W) bool."""
+    maps = maps.float()
+    threshold = torch.quantile(maps.flatten(), quantile)
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0] > threshold
+
+
 def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile: float = 0.9,
             labels: Optional[np.ndarray] = None, batch_size: int = 16) -> Union[np.ndarray, dict]:
     """IoU of each channel's thresholded maps with ground-truth masks (network dissection, Bau et al. 2017).

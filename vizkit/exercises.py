@@ -13,8 +13,12 @@ vizkit's implementation meanwhile, and the check cell after it calls `check`, wh
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
+import inspect
+import sys
+import warnings
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -35,22 +39,35 @@ def _name(fn: Callable) -> str:
     return getattr(fn, "__name__", None) or repr(fn)
 
 
+def _unwritten(err: NotImplementedError) -> bool:
+    """The stub nbgrader leaves, `raise NotImplementedError()`, carries no message; torch's own errors do."""
+    return not err.args or getattr(err, "exercise", None) is not None
+
+
 def exercise(fallback: Callable) -> Callable[[Callable], Callable]:
-    """Decorator for a learner's function: while it raises NotImplementedError, call `fallback` (said once)."""
+    """Decorator for a learner's function: while it raises NotImplementedError, call `fallback` (said once).
+
+    The fallback gets the call's arguments with the function's own defaults filled in."""
     def wrap(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+
         @functools.wraps(fn)
         def call(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
             except NotImplementedError as err:
+                if not _unwritten(err):
+                    raise
                 if _checking.get():
-                    err.exercise = getattr(err, "exercise", fn.__name__)  # the innermost unsolved one
+                    err.exercise = getattr(err, "exercise", None) or fn.__name__  # the innermost unsolved one
                     raise
                 if not call.announced:
                     print(f"not done yet: {fn.__name__} is not written, so this notebook uses "
                           f"{_name(fallback)} in its place for now.")
                     call.announced = True
-                return fallback(*args, **kwargs)
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                return fallback(*bound.args, **bound.kwargs)
 
         call.announced = False
         call.fallback = fallback
@@ -61,7 +78,8 @@ def exercise(fallback: Callable) -> Callable[[Callable], Callable]:
 def _as_array(value: Any) -> Any:
     """Tensors and numbers -> NumPy arrays; lists, tuples, dicts and modules stay structures."""
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        return (value.float() if value.dtype in (torch.bfloat16, torch.float16) else value).numpy()
     if isinstance(value, (int, float, bool, np.number, np.bool_, np.ndarray)):
         return np.asarray(value)
     return value
@@ -69,7 +87,7 @@ def _as_array(value: Any) -> Any:
 
 def _describe_values(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> list[str]:
     """What differs between two arrays of one shape (empty if they agree within the tolerance)."""
-    if want.ndim == 0 and not np.isclose(got, want, atol=atol, rtol=rtol):
+    if want.ndim == 0 and not np.isclose(got, want, atol=atol, rtol=rtol, equal_nan=True):
         return [f"yours is {got.item()!r}, vizkit's is {want.item()!r}"]
     if want.dtype == bool or got.dtype == bool or np.issubdtype(want.dtype, np.integer):
         wrong = got != want
@@ -78,10 +96,13 @@ def _describe_values(got: np.ndarray, want: np.ndarray, atol: float, rtol: float
         at = tuple(int(i) for i in np.argwhere(wrong)[0])
         return [f"{int(wrong.sum())} of {want.size} entries differ; first at index {at}: "
                 f"yours {got[at].item()!r}, vizkit's {want[at].item()!r}"]
+    if np.iscomplexobj(got) or np.iscomplexobj(want):
+        got, want = np.stack([got.real, got.imag]), np.stack([want.real, want.imag])
     got, want = got.astype(np.float64), want.astype(np.float64)
-    if np.isnan(got).any():
-        return [f"yours contains {int(np.isnan(got).sum())} NaN value(s)"]
-    close = np.isclose(got, want, atol=atol, rtol=rtol)
+    extra_nan = np.isnan(got) & ~np.isnan(want)
+    if extra_nan.any():
+        return [f"yours contains {int(extra_nan.sum())} NaN value(s) where vizkit's has numbers"]
+    close = np.isclose(got, want, atol=atol, rtol=rtol, equal_nan=True)
     if close.all():
         return []
     diff = np.abs(got - want)
@@ -103,9 +124,8 @@ def _describe_values(got: np.ndarray, want: np.ndarray, atol: float, rtol: float
 def differences(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, path: str = "") -> list[str]:
     """What differs between the learner's result and vizkit's, recursively; empty if they agree."""
     where = f"{path}: " if path else ""
-    if isinstance(want, nn.Module):
-        want = want.state_dict()
-        got = got.state_dict() if isinstance(got, nn.Module) else got
+    want = want.state_dict() if isinstance(want, nn.Module) else want
+    got = got.state_dict() if isinstance(got, nn.Module) else got
     if got is None and want is not None:
         return [f"{where}yours is None: did the function forget to `return` its result?"]
     if isinstance(want, dict):
@@ -114,18 +134,43 @@ def differences(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, pat
         if set(got) != set(want):
             return [f"{where}keys differ: yours {sorted(map(str, got))}, vizkit's {sorted(map(str, want))}"]
         return [d for k in want for d in differences(got[k], want[k], atol, rtol, f"{path}[{k!r}]")]
-    if isinstance(want, (list, tuple)) and not isinstance(got, (torch.Tensor, np.ndarray)):
+    arrays = (torch.Tensor, np.ndarray)
+    if isinstance(want, (list, tuple)) and isinstance(got, arrays) or isinstance(got, (list, tuple)) and isinstance(want, arrays):
+        try:   # a list of numbers against an array: compare as arrays
+            got, want = np.asarray(_as_array(got), dtype=float), np.asarray(_as_array(want), dtype=float)
+        except (TypeError, ValueError):
+            return [f"{where}yours is a {type(got).__name__}, vizkit's a {type(want).__name__}"]
+    if isinstance(want, (list, tuple)):
         if not isinstance(got, (list, tuple)) or len(got) != len(want):
             size = len(got) if isinstance(got, (list, tuple)) else type(got).__name__
             return [f"{where}expected {len(want)} items, got {size}"]
         return [d for i, (g, w) in enumerate(zip(got, want)) for d in differences(g, w, atol, rtol, f"{path}[{i}]")]
     g, w = _as_array(got), _as_array(want)
     if not isinstance(w, np.ndarray) or not isinstance(g, np.ndarray):
+        if isinstance(w, np.ndarray) or isinstance(g, np.ndarray):
+            return [f"{where}yours is a {type(got).__name__}, vizkit's a {type(want).__name__}"]
         return [] if got == want else [f"{where}yours is {got!r}, vizkit's is {want!r}"]
     if g.shape != w.shape:
         note = " (the same values with a size-1 axis squeezed?)" if g.squeeze().shape == w.squeeze().shape else ""
         return [f"{where}shape: yours {g.shape}, vizkit's {w.shape}{note}"]
     return [where + d for d in _describe_values(g, w, atol, rtol)]
+
+
+def _snapshot(value: Any) -> Any:
+    """A copy of a result that later in-place changes to its inputs cannot reach (tensors detached)."""
+    if isinstance(value, nn.Module):
+        value = value.state_dict()
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_snapshot(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_snapshot(v) for v in value)
+    return value
 
 
 def check(yours: Callable, expected: Any, *args, hint: str = "", atol: float = 1e-5, rtol: float = 1e-4,
@@ -135,18 +180,31 @@ def check(yours: Callable, expected: Any, *args, hint: str = "", atol: float = 1
     name / against: how to call the two sides in messages (default: the functions' names).
     Prints "pass" and returns None when they agree; raises AssertionError listing what differs
     (and the hint) when they do not; prints "not done yet" and returns NOT_DONE (0.0, nbgrader's
-    partial credit) while `yours` still raises NotImplementedError. vizkit's side runs first, so
-    a learner's function that changes its inputs in place cannot spoil the reference.
+    partial credit) while `yours` still raises NotImplementedError. vizkit's side runs first and
+    is copied, so a learner's function that changes its inputs in place cannot spoil it. Anything
+    written to stderr (warnings) goes to stdout: nbgrader gives 0 points to a cell with stderr.
     """
+    with contextlib.redirect_stderr(sys.stdout), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            return _check(yours, expected, args, kwargs, hint, atol, rtol, name, against)
+        finally:
+            for w in caught:
+                print(f"warning ({w.category.__name__}): {w.message}")
+
+
+def _check(yours, expected, args, kwargs, hint, atol, rtol, name, against) -> Optional[float]:
     name = name or _name(yours)
     reference = against or (_name(expected) if callable(expected) else "vizkit's result")
     reference = "vizkit's result" if "<lambda>" in reference else reference
-    want = expected(*args, **kwargs) if callable(expected) else expected
+    want = _snapshot(expected(*args, **kwargs) if callable(expected) else expected)
     token = _checking.set(True)
     try:
         got = yours(*args, **kwargs)
     except NotImplementedError as err:
-        name = getattr(err, "exercise", name)
+        if not _unwritten(err):
+            raise
+        name = getattr(err, "exercise", None) or name
         print(f"not done yet: {name} still raises NotImplementedError. Fill in its body where it is defined, "
               f"run that cell, then this one. Until then the notebook uses vizkit's version, and this check scores 0.")
         return NOT_DONE
