@@ -5,7 +5,6 @@ reporting "not done yet" and 0 points; with the solutions pasted back, nbgrader'
 full marks; and a deliberately wrong solution makes its check fail, saying what differs.
 """
 import importlib.util
-import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,14 +77,11 @@ def text_of(output) -> str:
 
 @contextmanager
 def fast_mode():
-    """Kernels inherit the environment: fast mode, offline, no display."""
-    saved = {k: os.environ.get(k) for k in FAST}
-    os.environ.update(FAST)
-    try:
+    """Kernels inherit the environment: fast mode, offline, no display (restored afterwards)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in FAST.items():
+            mp.setenv(key, value)
         yield
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def test_every_notebook_has_checked_exercises_and_every_exercise_a_wrong_answer():
