@@ -1,6 +1,10 @@
 """vizkit: visualizing and understanding convolutional networks (CS231n lecture 12), in notebooks.
 
 Data flows one way: model -> hooks -> method -> array -> plot. Notebooks import from here."""
+from .versions import check_versions
+
+check_versions()  # before torch or matplotlib: an old one gets one clear line, not a deep traceback
+
 from . import data, exercises, fast_style, hooks, metrics, optvis, plot, style
 from .attribution import (backprop, cam, deconvnet, grad_cam, guided_backprop, guided_grad_cam, input_gradient,
                           occlusion, saliency)
