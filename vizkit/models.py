@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .images import ImageLike, center_crop, resize, to_rgb
+from .settings import default_device
 from .layers import check_batch, layer_names, model_device, on_model_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -123,7 +124,7 @@ def imagenet_classes() -> list[str]:
 
 def load_model(name: str = "auto", prefer: str = "resnet18",
                device: Union[str, torch.device, None] = None, verbose: bool = True) -> Model:
-    """Load an ImageNet model by name, in eval mode, on `device` (default: CUDA if present, else CPU).
+    """Load an ImageNet model by name, in eval mode, on `device` (default: settings.default_device()).
 
     name: "efficientnet_lite0" (weights ship with a pip package, always offline), one of
     CLASSIC_MODELS (torchvision weights from the torch cache, or downloaded where there is a
@@ -132,7 +133,7 @@ def load_model(name: str = "auto", prefer: str = "resnet18",
     if name not in MODEL_NAMES:
         close = difflib.get_close_matches(str(name), MODEL_NAMES, n=len(MODEL_NAMES), cutoff=0)
         raise ValueError(f"unknown model {name!r}; valid names, closest first: {', '.join(close)}")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device or default_device())
     if name == "auto":
         model = _load_auto(prefer)
     elif name == OFFLINE_MODEL:

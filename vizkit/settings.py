@@ -21,6 +21,18 @@ def choose(full: T, fast: T) -> T:
     return fast if fast_mode() else full
 
 
+def default_device() -> str:
+    """VIZKIT_DEVICE ("cpu" or "cuda") if set, else "cuda" when a GPU is present, else "cpu"."""
+    asked = os.environ.get("VIZKIT_DEVICE", "").strip().lower()
+    if asked in ("", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if asked not in ("cpu", "cuda"):
+        raise ValueError(f"VIZKIT_DEVICE must be 'cpu' or 'cuda' (or unset), got {asked!r}")
+    if asked == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("VIZKIT_DEVICE=cuda, but torch sees no CUDA device; unset it or set it to cpu")
+    return asked
+
+
 def setup(seed: int = 0) -> None:
     """Seed Python, NumPy and torch, and set torch's threads from VIZKIT_THREADS if given."""
     random.seed(seed)
@@ -31,4 +43,4 @@ def setup(seed: int = 0) -> None:
         torch.set_num_threads(int(threads))
     mode = "fast mode (VIZKIT_FAST=1)" if fast_mode() else "full mode"
     print(f"vizkit: {mode}, seed {seed}, {torch.get_num_threads()} torch thread(s), "
-          f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
+          f"device {default_device()}")
