@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lab gallery gallery-fast test assignments bench train-fast-style clean
+.PHONY: install lab gallery gallery-fast test test-floors test-colab assignments bench train-fast-style clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,lab]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,9 +27,32 @@ gallery-fast: install
 	VIZKIT_FAST=1 $(BIN)/python tools/gallery.py
 
 ## Unit tests, then every notebook executed top to bottom in fast mode by nbval.
+## (The Colab rehearsal has its own target; tests marked cuda skip themselves without a GPU.)
+FAST_ENV := VIZKIT_FAST=1 VIZKIT_OFFLINE=1 MPLBACKEND=Agg
 test: install
-	VIZKIT_FAST=1 VIZKIT_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
+	$(FAST_ENV) $(BIN)/python -m pytest tests notebooks -m "not colab" \
 		--nbval-lax --nbval-current-env --durations=10 -p no:cacheprovider
+
+## The declared floors (floors.txt = the `>=` bounds of pyproject.toml) in a fresh Python 3.10
+## environment: unit tests (not the nbgrader round trip) and every notebook in fast mode.
+# python$(1) on PATH or among pyenv's versions (empty if neither has it)
+find_python = $(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep '^$(1)' | tail -n 1) \
+                pyenv which python$(1) 2>/dev/null || command -v python$(1))
+FLOOR_VENV   ?= build/venv-floors
+FLOOR_PYTHON ?= $(call find_python,3.10)
+test-floors:
+	@test -n "$(FLOOR_PYTHON)" || { echo "test-floors needs Python 3.10: set FLOOR_PYTHON=/path/to/python3.10"; exit 1; }
+	rm -rf $(FLOOR_VENV) && $(FLOOR_PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install -q -c floors.txt -e ".[test,lab]"
+	$(FAST_ENV) $(FLOOR_VENV)/bin/python -m pytest tests notebooks -m "not colab" --ignore tests/test_assignments.py \
+		--nbval-lax --nbval-current-env --durations=5 -p no:cacheprovider
+
+## What Colab does: clone by URL, pip install (no constraints) into a fresh environment, run 01 and 12.
+## Colab's Python (3.12) where it is here, else this one.
+COLAB_PYTHON ?= $(or $(call find_python,3.12),$(PYTHON))
+test-colab: install
+	VIZKIT_COLAB_PYTHON=$(COLAB_PYTHON) $(FAST_ENV) $(BIN)/python -m pytest tests/test_colab.py -m colab \
+		-p no:cacheprovider -v
 
 ## Student releases (nbgrader): solutions replaced by stubs, under build/assignments/release/vizkit/.
 ## `make assignments NOTEBOOKS="05 07"` releases only those.
@@ -42,7 +65,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 
 ## Retrain the shipped fast-style networks of notebook 12 (about 40 minutes on one CPU thread;
-## settings and minutes are recorded in data/fast_style/TRAINING.json). Resumes if interrupted.
+## settings and minutes are recorded in vizkit/weights/fast_style/TRAINING.json). Resumes if interrupted.
 train-fast-style: install
 	$(BIN)/python -m vizkit.fast_style --steps 1200
 

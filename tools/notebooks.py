@@ -21,13 +21,21 @@ def badge(path: Path) -> str:
 def setup_source() -> str:
     """The first code cell of every notebook: installs vizkit on Colab, does nothing locally."""
     return (
-        "# Setup. Locally `make lab` installed everything; on Colab this clones the repository\n"
-        "# (vizkit and its data/, e.g. the fast-style weights) and installs its dependencies.\n"
-        "import sys\n"
+        "# Setup. Locally `make lab` installed everything. On Colab this clones the repository and\n"
+        "# pip-installs vizkit from it, keeping Colab's own torch and numpy. VIZKIT_REPO, VIZKIT_BRANCH\n"
+        "# and VIZKIT_DIR choose another copy, branch or folder.\n"
+        "import os, subprocess, sys\n"
         "if \"google.colab\" in sys.modules:\n"
-        f"    !git clone -q --depth 1 --branch {BRANCH} {REPO} /content/vizkit\n"
-        "    %pip install -q /content/vizkit\n"
-        "    sys.path.insert(0, \"/content/vizkit\")"
+        f"    repo = os.environ.get(\"VIZKIT_REPO\", \"{REPO}\")\n"
+        f"    branch = os.environ.get(\"VIZKIT_BRANCH\", \"{BRANCH}\")\n"
+        "    target = os.environ.get(\"VIZKIT_DIR\", \"/content/vizkit\")\n"
+        "    if not os.path.isdir(target):\n"
+        "        clone = subprocess.run([\"git\", \"clone\", \"-q\", \"--depth\", \"1\", \"--branch\", branch, repo, target],\n"
+        "                               capture_output=True, text=True)\n"
+        "        if clone.returncode:\n"
+        "            raise RuntimeError(f\"Could not clone {repo} (branch {branch}) into {target}: \"\n"
+        "                               f\"{clone.stderr.strip()}. Set VIZKIT_REPO / VIZKIT_BRANCH and rerun.\")\n"
+        "    %pip install -q {target}"
     )
 
 

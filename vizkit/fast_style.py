@@ -2,7 +2,7 @@
 perceptual losses of vizkit.style, then one forward pass per image. Instance vs batch norm (Ulyanov
 et al. 2016/2017) and conditional instance norm for many styles in one network (Dumoulin et al. 2017).
 
-Shipped networks live in data/fast_style/; `python -m vizkit.fast_style` reproduces them."""
+Shipped networks live in vizkit/weights/fast_style/; `python -m vizkit.fast_style` reproduces them."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +25,7 @@ from .layers import as_net, model_device
 from .optvis import to_model_space
 from .style import STYLE_LAYERS, gram, target_grams
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "fast_style"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "fast_style"  # package data
 CONTENT = "blocks.1"           # a shallow content layer, as Johnson et al.'s relu2_2: a network trained from
                                # scratch needs a content loss that pins the layout (blocks.3.0.bn1 does not)
 HELD_OUT = ("chelsea", "grace_hopper")
@@ -226,7 +226,7 @@ def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 1200, bat
 # Shipped networks.
 
 def fast_style_names() -> list[str]:
-    """Names of the shipped networks (data/fast_style/*.pt), usable as stylize(img, style=name)."""
+    """Names of the shipped networks (vizkit/weights/fast_style/*.pt), usable as stylize(img, style=name)."""
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
 
 
@@ -243,13 +243,13 @@ def _shipped_state(name: str) -> dict:
     """The file of a shipped network, read once per process."""
     path = WEIGHTS_DIR / f"{name}.pt"
     if not path.exists():
-        where = "" if WEIGHTS_DIR.exists() else f" ({WEIGHTS_DIR} does not exist: use a clone of the repository)"
+        where = "" if WEIGHTS_DIR.exists() else f" ({WEIGHTS_DIR} does not exist: reinstall vizkit)"
         raise KeyError(f"no shipped fast-style network {name!r}; available: {fast_style_names()}{where}")
     return torch.load(path, weights_only=True)
 
 
 def training_record() -> dict:
-    """How each shipped network was trained (data/fast_style/TRAINING.json): styles, steps, minutes, command."""
+    """How each shipped network was trained (vizkit/weights/fast_style/TRAINING.json): styles, steps, minutes, command."""
     return json.loads((WEIGHTS_DIR / "TRAINING.json").read_text())
 
 
@@ -294,7 +294,7 @@ RECIPES = {   # name -> styles and training settings of each shipped network
 def main(argv: Optional[Sequence[str]] = None) -> None:
     from .models import load_model
 
-    parser = argparse.ArgumentParser(description="Train the shipped fast-style networks (data/fast_style/).")
+    parser = argparse.ArgumentParser(description="Train the shipped fast-style networks (vizkit/weights/fast_style/).")
     parser.add_argument("names", nargs="*", default=list(RECIPES), help=f"which networks (default: all of {list(RECIPES)})")
     parser.add_argument("--steps", type=int, default=1200, help="steps for a single-style network (multi: twice)")
     parser.add_argument("--batch", type=int, default=4)
