@@ -185,3 +185,18 @@ def test_auto_falls_back_when_a_cached_file_is_corrupt(tmp_path, monkeypatch, ca
 def test_a_model_without_parameters_lives_on_the_cpu():
     m = vizkit.Model(torch.nn.Identity(), "identity", ["a"], mean=(0, 0, 0), std=(1, 1, 1))
     assert m.device == torch.device("cpu") and m.preprocess(np.zeros((8, 8, 3), np.uint8), crop=False).shape == (1, 3, 8, 8)
+
+
+def test_vizkit_device_chooses_where_load_model_puts_the_network(monkeypatch):
+    monkeypatch.setenv("VIZKIT_DEVICE", "cpu")
+    assert vizkit.settings.default_device() == "cpu"
+    assert vizkit.load_model("efficientnet_lite0", verbose=False).device.type == "cpu"
+    monkeypatch.setenv("VIZKIT_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="VIZKIT_DEVICE must be 'cpu' or 'cuda'"):
+        vizkit.load_model("efficientnet_lite0", verbose=False)
+    monkeypatch.delenv("VIZKIT_DEVICE")
+    assert vizkit.settings.default_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("VIZKIT_DEVICE", "cuda")
+        with pytest.raises(RuntimeError, match="sees no CUDA device"):
+            vizkit.settings.default_device()
