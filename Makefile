@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lab gallery gallery-fast test test-floors test-colab assignments bench train-fast-style clean
+.PHONY: install lint lab gallery gallery-fast test test-floors test-colab assignments bench train-fast-style clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## ruff: lint everything, check the formatting of the code (notebooks are linted, not reformatted).
+lint: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[lint]"
+	$(BIN)/ruff check vizkit tests tools benchmarks notebooks
+	$(BIN)/ruff format --check vizkit tests tools benchmarks
 
 ## Open the notebooks in JupyterLab (as root, e.g. in a container, Jupyter needs --allow-root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)

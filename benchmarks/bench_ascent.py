@@ -1,6 +1,7 @@
 """One step of vizkit's ascent loop against a bare forward+backward of the same model (offline
 EfficientNet-Lite0, one 224 px image): the loop's bookkeeping (hooks, objective, optimiser,
 projections) should cost at most 20% on top of the passes it cannot avoid."""
+
 from __future__ import annotations
 
 import torch
@@ -38,11 +39,26 @@ def main() -> list[tuple[str, str, float]]:
     rows = [
         (task, "bare forward + backward + update (reference)", timed(bare) / STEPS),
         (task, "vizkit.ascent: class score, Adam", timed(ascent(optvis.class_score(t))) / STEPS),
-        (task, "vizkit.ascent: class score - L2, normalised steps, clamp (CS231n)",
-         timed(ascent(optvis.class_score(t) - 1e-3 * optvis.l2(), optimizer="normalized",
-                      projections=[optvis.clamp_pixels(model)])) / STEPS),
-        (task, "vizkit.ascent: layer norm of blocks.4, jitter (DeepDream)",
-         timed(ascent(optvis.layer_norm("blocks.4"), optimizer="normalized", transforms=[optvis.jitter(32)])) / STEPS),
+        (
+            task,
+            "vizkit.ascent: class score - L2, normalised steps, clamp (CS231n)",
+            timed(
+                ascent(
+                    optvis.class_score(t) - 1e-3 * optvis.l2(),
+                    optimizer="normalized",
+                    projections=[optvis.clamp_pixels(model)],
+                )
+            )
+            / STEPS,
+        ),
+        (
+            task,
+            "vizkit.ascent: layer norm of blocks.4, jitter (DeepDream)",
+            timed(
+                ascent(optvis.layer_norm("blocks.4"), optimizer="normalized", transforms=[optvis.jitter(32)])
+            )
+            / STEPS,
+        ),
     ]
     return rows
 

@@ -1,5 +1,6 @@
 """Fast style transfer's payoff: one forward pass of a shipped TransformerNet on a 512 x 512 photo,
 against notebook 11's optimisation (100 L-BFGS iterations) for the same content and style."""
+
 from __future__ import annotations
 
 import time

@@ -1,5 +1,6 @@
 """Saliency and Grad-CAM cost against a bare forward+backward of the same model, side by side with
 captum's Saliency and pytorch-grad-cam's GradCAM (offline EfficientNet-Lite0, 224 px)."""
+
 from __future__ import annotations
 
 import torch
@@ -21,8 +22,21 @@ def main() -> list[tuple[str, str, float]]:
     model = vizkit.load_model("efficientnet_lite0", verbose=False)
     net = model.net
     x1 = model.preprocess(data.photo("chelsea"))
-    x8 = torch.cat([model.preprocess(data.photo(n)) for n in ["chelsea", "coffee", "rocket", "flower",
-                                                               "china", "grace_hopper", "astronaut", "motorcycle"]])
+    x8 = torch.cat(
+        [
+            model.preprocess(data.photo(n))
+            for n in [
+                "chelsea",
+                "coffee",
+                "rocket",
+                "flower",
+                "china",
+                "grace_hopper",
+                "astronaut",
+                "motorcycle",
+            ]
+        ]
+    )
     t = int(model(x1).argmax())
     layer = vizkit.get_layer(model, "blocks.6")
 
@@ -39,10 +53,20 @@ def main() -> list[tuple[str, str, float]]:
             (task, "bare forward + backward (reference)", timed(lambda: bare(x))),
             (task, "vizkit.saliency", timed(lambda: vizkit.saliency(model, x, targets))),
             (task, "captum Saliency", timed(lambda: Saliency(net).attribute(x, target=t, abs=True))),
-            (task, "vizkit.grad_cam (blocks.6)", timed(lambda: vizkit.grad_cam(model, x, targets, "blocks.6"))),
-            (task, "pytorch-grad-cam GradCAM (blocks.6)", timed(
-                lambda: GradCAM(model=net, target_layers=[layer])(
-                    input_tensor=x, targets=[ClassifierOutputTarget(t)] * len(x)))),
+            (
+                task,
+                "vizkit.grad_cam (blocks.6)",
+                timed(lambda: vizkit.grad_cam(model, x, targets, "blocks.6")),
+            ),
+            (
+                task,
+                "pytorch-grad-cam GradCAM (blocks.6)",
+                timed(
+                    lambda: GradCAM(model=net, target_layers=[layer])(
+                        input_tensor=x, targets=[ClassifierOutputTarget(t)] * len(x)
+                    )
+                ),
+            ),
         ]
     return rows
 

@@ -1,5 +1,6 @@
 """Occlusion of one 224x224 image on ResNet-18 (random weights), 32 px window, 16 px stride:
 vizkit.occlusion against captum's Occlusion with perturbations_per_eval=16, same windows."""
+
 from __future__ import annotations
 
 import time
@@ -32,8 +33,13 @@ def main() -> list[tuple[str, str, float]]:
 
     ours = lambda: vizkit.occlusion(net, x, target, size=32, stride=16, baseline=0.0, batch_size=16)  # noqa: E731
     captum = lambda: Occlusion(probs).attribute(  # noqa: E731
-        x, target=target, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16), baselines=0.0,
-        perturbations_per_eval=16)
+        x,
+        target=target,
+        sliding_window_shapes=(3, 32, 32),
+        strides=(3, 16, 16),
+        baselines=0.0,
+        perturbations_per_eval=16,
+    )
 
     # Same computation: pixel (0, 0) is covered only by window (0, 0), where captum's
     # attribution is p(clean) - p(occluded) and vizkit's grid holds p(occluded).
@@ -41,8 +47,14 @@ def main() -> list[tuple[str, str, float]]:
         clean = probs(x)[0, target].item()
         grid, attr = ours(), captum()
     assert abs((clean - grid[0, 0]) - attr[0, 0, 0, 0].item()) < 1e-5, "the two disagree"
-    return [("occlusion, ResNet-18, 224 px, 32/16 (169 windows)", "vizkit.occlusion (batch 16)", timed(ours)),
-            ("occlusion, ResNet-18, 224 px, 32/16 (169 windows)", "captum Occlusion (16 per eval)", timed(captum))]
+    return [
+        ("occlusion, ResNet-18, 224 px, 32/16 (169 windows)", "vizkit.occlusion (batch 16)", timed(ours)),
+        (
+            "occlusion, ResNet-18, 224 px, 32/16 (169 windows)",
+            "captum Occlusion (16 per eval)",
+            timed(captum),
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Peak memory of vizkit.top_patches over 1,000 to 10,000 streamed images (blocks.2, 40 channels, k=9).
 
 Each size runs in its own process so that its peak resident memory is its own."""
+
 from __future__ import annotations
 
 import resource
@@ -35,8 +36,13 @@ def main() -> list[tuple[str, str, float]]:
     for n in SIZES:
         out = subprocess.run([sys.executable, __file__, str(n)], capture_output=True, text=True, check=True)
         _, seconds, before, peak = out.stdout.split()[-4:]
-        rows.append((f"top_patches, {n:,} images, blocks.2, 40 channels, k=9",
-                     f"vizkit (peak RSS {peak} MB, {before} MB before the pass)", float(seconds)))
+        rows.append(
+            (
+                f"top_patches, {n:,} images, blocks.2, 40 channels, k=9",
+                f"vizkit (peak RSS {peak} MB, {before} MB before the pass)",
+                float(seconds),
+            )
+        )
     return rows
 
 

@@ -1,4 +1,5 @@
 """Run every benchmark in this folder and print one Markdown table (paste it into the README)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,8 +18,10 @@ def main() -> None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         rows += module.main()
-    print(f"\n{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}\n")
+    print(
+        f"\n{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}\n"
+    )
     print("| task | implementation | seconds |\n| --- | --- | --- |")
     for task, impl, seconds in rows:
         print(f"| {task} | {impl} | {seconds:.2f} |")

@@ -1,4 +1,5 @@
 """Shared fixtures: the offline model (loaded once) and small hand-built networks."""
+
 import matplotlib
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """Features, receptive fields, top patches and occlusion: known answers on hand-built networks."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,8 +7,8 @@ from torch import nn
 
 import vizkit
 from vizkit import data
-from vizkit.attribution import occlusion
 from vizkit.activations import ReceptiveField, features, layer_output, receptive_field, top_patches
+from vizkit.attribution import occlusion
 from vizkit.hooks import count_hooks
 
 
@@ -17,8 +18,13 @@ def paper_net():
     On paper, with r (size), j (stride), s (start of unit 0): r += (k - 1) * d * j; s -= p * j; j *= stride.
     (1, 1, 0) -> (3, 1, -1) -> (5, 2, -2) -> (7, 4, -2) -> (7 + 2 * 2 * 4, 4, -2 - 2 * 4) = (23, 4, -10).
     """
-    return nn.Sequential(nn.Conv2d(3, 4, 3, 1, 1), nn.ReLU(), nn.Conv2d(4, 4, 3, 2, 1),
-                         nn.MaxPool2d(2, 2), nn.Conv2d(4, 4, 3, padding=2, dilation=2))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, 1, 1),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, 2, 1),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(4, 4, 3, padding=2, dilation=2),
+    )
 
 
 def test_receptive_field_known_answer():
@@ -86,7 +92,7 @@ def test_top_patches_streaming_matches_brute_force():
     imgs = rng.integers(0, 200, (50, 16, 16, 3)).astype(np.uint8)
     peaks = rng.permutation(50)
     for rank, i in enumerate(peaks[:5]):
-        imgs[i, 3 + rank, 4, 1] = 250 - rank      # the five brightest green pixels, in order
+        imgs[i, 3 + rank, 4, 1] = 250 - rank  # the five brightest green pixels, in order
     model = vizkit.Model(net, "identity", [str(i) for i in range(3)], mean=(0, 0, 0), std=(1, 1, 1))
     top = top_patches(model, (img for img in imgs), "0", channels=[1], k=5, batch_size=7)
     assert list(top.index[0]) == list(peaks[:5])
@@ -119,7 +125,7 @@ def test_occlusion_of_a_corner_model():
     full = torch.tensor([0.0, 10.0]).softmax(0)[1].item()
     for r in range(5):
         for c in range(5):
-            covered = max(0, 32 - 16 * r) * max(0, 32 - 16 * c) / 32 ** 2  # share of the corner hidden
+            covered = max(0, 32 - 16 * r) * max(0, 32 - 16 * c) / 32**2  # share of the corner hidden
             expected = torch.tensor([0.0, 10 * (1 - covered)]).softmax(0)[1].item()
             assert grid[r, c] == pytest.approx(expected, abs=1e-6)
     assert grid[4, 4] == pytest.approx(full)
@@ -145,7 +151,7 @@ def test_dissect_known_answer():
         net[0].bias.zero_()
     masks = np.zeros((6, 16, 16), bool)
     for i in range(6):
-        masks[i, i:i + 5, 2 * i:2 * i + 4] = True
+        masks[i, i : i + 5, 2 * i : 2 * i + 4] = True
     x = torch.zeros(6, 3, 16, 16)
     x[:, 0] = torch.from_numpy(masks).float()
     iou = vizkit.dissect(net, x, masks, "0", quantile=1 - masks.mean() - 1e-3)
@@ -190,8 +196,14 @@ def test_module_used_twice_is_refused_not_guessed():
 
 
 def test_features_use_eval_mode_and_restore_train_mode():
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5), nn.AdaptiveAvgPool2d(1),
-                        nn.Flatten(), nn.Linear(4, 2)).train()
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.Dropout(0.5),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    ).train()
     x = torch.randn(3, 3, 8, 8)
     running = net[1].running_mean.clone()
     a, b = features(net, x), features(net, x)
@@ -214,7 +226,7 @@ def test_fired_upsamples_and_thresholds_once_over_all_maps():
     from vizkit.activations import fired
 
     maps = torch.zeros(2, 2, 2)
-    maps[0, 1, 1] = 1.0                      # one active unit in the first map, none in the second
-    f = fired(maps, 0.5, (8, 8))             # threshold: the median over both maps, 0
+    maps[0, 1, 1] = 1.0  # one active unit in the first map, none in the second
+    f = fired(maps, 0.5, (8, 8))  # threshold: the median over both maps, 0
     assert f.shape == (2, 8, 8) and f.dtype == torch.bool
     assert f[0, -1, -1] and not f[0, 0, 0] and not f[1].any()

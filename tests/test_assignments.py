@@ -4,6 +4,7 @@ For every notebook: the release holds no solution code; unsolved, it runs to the
 reporting "not done yet" and 0 points; with the solutions pasted back, nbgrader's autograder gives
 full marks; and a deliberately wrong solution makes its check fail, saying what differs.
 """
+
 import importlib.util
 import re
 from contextlib import contextmanager
@@ -25,8 +26,11 @@ FAST = {"VIZKIT_FAST": "1", "VIZKIT_OFFLINE": "1", "MPLBACKEND": "Agg"}
 WRONG = {
     "filter_tiles": ("return 0.5 + 0.5 * w / peak", "return w / peak", "values differ"),
     "neighbours": ("np.fill_diagonal(d, np.inf)", "pass", "entries differ"),
-    "channel_iou": ("torch.quantile(a.flatten(), quantile)",          # a threshold per image
-                    "torch.quantile(a.flatten(1), quantile, dim=1)[:, None, None]", "yours is"),
+    "channel_iou": (
+        "torch.quantile(a.flatten(), quantile)",  # a threshold per image
+        "torch.quantile(a.flatten(1), quantile, dim=1)[:, None, None]",
+        "yours is",
+    ),
     "receptive_field": ("s - (pad // 2) * j", "s - pad * j", "[2]: yours is"),
     "occlusion_map": ("= 0.0    # grey", "= 1.0    # grey", "values differ"),
     "saliency_map": (".abs().amax(dim=1)", ".amax(dim=1)", "values differ"),
@@ -42,8 +46,11 @@ WRONG = {
     "train": ("opt.zero_grad()", "pass", "values differ"),
 }
 SECOND_WRONG = {
-    "receptive_field": ("r, s, j, n = r + (k - 1) * d * j, s - (pad // 2) * j, j * t, out",   # n never shrinks
-                        "r, s, j = r + (k - 1) * d * j, s - (pad // 2) * j, j * t", "[4][2]: yours is"),
+    "receptive_field": (
+        "r, s, j, n = r + (k - 1) * d * j, s - (pad // 2) * j, j * t, out",  # n never shrinks
+        "r, s, j = r + (k - 1) * d * j, s - (pad // 2) * j, j * t",
+        "[4][2]: yours is",
+    ),
     "grad_cam": ("return torch.relu(torch.einsum(", "return (torch.einsum(", "values differ"),
     "class_image": ("x.clamp_(lo, hi)", "pass", "values differ"),
 }
@@ -90,7 +97,9 @@ def test_every_notebook_has_checked_exercises_and_every_exercise_a_wrong_answer(
         nb = nbformat.read(path, as_version=4)
         solutions, checks = solution_cells(nb), check_cells(nb)
         assert solutions and len(checks) == len(solutions), path.name
-        assert [nbgrader_meta(c)["grade_id"] + "_check" for c in solutions] == [nbgrader_meta(c)["grade_id"] for c in checks]
+        assert [nbgrader_meta(c)["grade_id"] + "_check" for c in solutions] == [
+            nbgrader_meta(c)["grade_id"] for c in checks
+        ]
         assert all(c.source.startswith("check(") or "\ncheck(" in c.source for c in checks), path.name
         ids += [nbgrader_meta(c)["grade_id"] for c in solutions]
     assert sorted(ids) == sorted(WRONG)
@@ -106,8 +115,10 @@ def graded(tmp_path_factory):
         folder.mkdir(parents=True)
         for path in NOTEBOOKS:
             nb = nbformat.read(release / path.name, as_version=4)
-            if student == "solved":   # paste the solutions back into the release
-                original = {nbgrader_meta(c)["grade_id"]: c.source for c in solution_cells(nbformat.read(path, 4))}
+            if student == "solved":  # paste the solutions back into the release
+                original = {
+                    nbgrader_meta(c)["grade_id"]: c.source for c in solution_cells(nbformat.read(path, 4))
+                }
                 for cell in solution_cells(nb):
                     cell.source = original[nbgrader_meta(cell)["grade_id"]]
             nbformat.write(nb, folder / path.name)
@@ -122,10 +133,12 @@ def test_release_has_no_solution_code(graded, path):
     release = nbformat.read(graded / "release" / "vizkit" / path.name, as_version=4)
     text = "\n".join(c.source for c in release.cells)
     assert "BEGIN SOLUTION" not in text and "colab-badge" not in text
-    elsewhere = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", "\n".join(c.source for c in source.cells), flags=re.S)
+    elsewhere = re.sub(
+        r"### BEGIN SOLUTION.*?### END SOLUTION", "", "\n".join(c.source for c in source.cells), flags=re.S
+    )
     lines = [l for c in solution_cells(source) for l in solution_lines(c.source) if l not in elsewhere]
     assert len(lines) >= 2
-    for line in lines:   # every solution line that is not also written elsewhere in the notebook is gone
+    for line in lines:  # every solution line that is not also written elsewhere in the notebook is gone
         assert line not in text, f"solution line left in the release: {line!r}"
     for cell in solution_cells(release):
         assert "# YOUR CODE HERE\n" in cell.source and "raise NotImplementedError()" in cell.source
@@ -137,7 +150,9 @@ def test_release_has_no_solution_code(graded, path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_unsolved_release_runs_to_the_end(graded, path):
     nb = nbformat.read(graded / "autograded" / "unsolved" / "vizkit" / path.name, as_version=4)
-    errors = [text_of(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [
+        text_of(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert errors == []
     executed = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert all(c.execution_count for c in executed), "a cell was not executed"
@@ -163,7 +178,11 @@ def wrong_runs() -> list:
     for path in NOTEBOOKS:
         ids = {nbgrader_meta(c)["grade_id"] for c in solution_cells(nbformat.read(path, as_version=4))}
         if ids & set(SECOND_WRONG):
-            runs.append(pytest.param(path, {i: m for i, m in SECOND_WRONG.items() if i in ids}, id=f"{path.stem}-second"))
+            runs.append(
+                pytest.param(
+                    path, {i: m for i, m in SECOND_WRONG.items() if i in ids}, id=f"{path.stem}-second"
+                )
+            )
     return runs
 
 
@@ -171,24 +190,32 @@ def wrong_runs() -> list:
 def test_a_wrong_solution_fails_its_check_saying_what_differs(path, mistakes):
     nb = nbformat.read(path, as_version=4)
     last = max(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade"))
-    nb.cells = nb.cells[:last + 1]
+    nb.cells = nb.cells[: last + 1]
     for cell in solution_cells(nb):
         if nbgrader_meta(cell)["grade_id"] in mistakes:
             old, new, _ = mistakes[nbgrader_meta(cell)["grade_id"]]
             assert cell.source.count(old) == 1, old
             cell.source = cell.source.replace(old, new)
     with fast_mode():
-        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
     checked = 0
     for cell in check_cells(nb):
-        gid = nbgrader_meta(cell)["grade_id"][:-len("_check")]
+        gid = nbgrader_meta(cell)["grade_id"][: -len("_check")]
         errors = [o for o in cell.outputs if o.output_type == "error"]
-        if gid not in mistakes:   # the correct solution still passes
+        if gid not in mistakes:  # the correct solution still passes
             assert not errors and "pass:" in "".join(text_of(o) for o in cell.outputs), gid
             continue
         assert errors and errors[0].ename == "AssertionError", (gid, [text_of(o) for o in cell.outputs])
         message = errors[0].evalue
-        assert "differs from" in message and "hint:" in message and mistakes[gid][2] in message, (gid, message)
+        assert "differs from" in message and "hint:" in message and mistakes[gid][2] in message, (
+            gid,
+            message,
+        )
         checked += 1
     assert checked >= 1

@@ -1,4 +1,5 @@
 """Gradient methods: known answers on hand-built networks, identities, and restoration on error."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,7 @@ def test_saliency_equals_the_analytic_gradient():
     x = torch.randn(1, 3, 4, 4)
     w1, w2 = net[1].weight, net[3].weight
     h = net[1](x.flatten(1))
-    grad = ((w2[2] * (h[0] > 0)) @ w1).view(3, 4, 4)             # d score_2 / d x, by hand
+    grad = ((w2[2] * (h[0] > 0)) @ w1).view(3, 4, 4)  # d score_2 / d x, by hand
     assert np.allclose(A.saliency(net, x, target=2), grad.abs().amax(0).detach().numpy(), atol=1e-6)
     assert all(p.requires_grad and p.grad is None for p in net.parameters())
 
@@ -43,8 +44,9 @@ def test_smoothgrad_is_seeded_and_differs_from_plain(model):
 
 def gap_net():
     torch.manual_seed(1)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(8, 4)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)
+    ).eval()
 
 
 def test_cam_equals_grad_cam_on_a_gap_head():
@@ -72,10 +74,11 @@ def test_cam_needs_a_gap_head():
 def test_guided_backprop_blocks_negative_gradients():
     """f(x) = sum(w * relu(red pixels)) on a 2 x 2 image, with w = (1, -1, 2, -2), x = (1, 1, -1, 3):
     vanilla w * (x > 0), guided clamp(w, 0) * (x > 0), deconvnet clamp(w, 0)."""
-    net = nn.Sequential(nn.Conv2d(3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.Flatten(),
-                        nn.Linear(4, 1, bias=False))
+    net = nn.Sequential(
+        nn.Conv2d(3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(4, 1, bias=False)
+    )
     with torch.no_grad():
-        net[0].weight.copy_(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1))   # reads the red channel
+        net[0].weight.copy_(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1))  # reads the red channel
         net[3].weight.copy_(torch.tensor([[1.0, -1.0, 2.0, -2.0]]))
     x = torch.zeros(1, 3, 2, 2)
     x[0, 0] = torch.tensor([[1.0, 1.0], [-1.0, 3.0]])
@@ -91,8 +94,8 @@ def test_guided_backprop_for_an_intermediate_unit(model):
     field = vizkit.receptive_field(model, "blocks.2")
     top, left, bottom, right = field.box(10, 10)
     outside = np.ones((224, 224), bool)
-    outside[max(top, 0):bottom, max(left, 0):right] = False
-    assert np.abs(g).sum() > 0 and np.abs(g[:, outside]).max() == 0   # only its receptive field
+    outside[max(top, 0) : bottom, max(left, 0) : right] = False
+    assert np.abs(g).sum() > 0 and np.abs(g[:, outside]).max() == 0  # only its receptive field
     assert A.deconvnet(model, x, layer="blocks.2").shape == (3, 224, 224)
 
 
@@ -133,21 +136,23 @@ def test_functional_relu_inside_a_rule_is_refused():
 def test_pointing_game_upsamples_the_map():
     mask = np.zeros((8, 8), bool)
     mask[4:, 4:] = True
-    heat = np.array([[0.0, 0.1], [0.2, 1.0]])        # 2 x 2: its maximum is the bottom-right quarter
+    heat = np.array([[0.0, 0.1], [0.2, 1.0]])  # 2 x 2: its maximum is the bottom-right quarter
     assert vizkit.metrics.pointing_game(heat, mask)
     assert not vizkit.metrics.pointing_game(heat[::-1, ::-1], mask)
 
 
 def test_deletion_curve_known_answer():
     """CornerNet's class 1 depends only on the bright top-left corner: deleting it first kills it."""
+
     class CornerNet(nn.Module):
         def forward(self, x):
             s = x[:, :, :8, :8].mean((1, 2, 3))
             return torch.stack([torch.zeros_like(s), 10 * s], 1)
 
     x = torch.ones(1, 3, 16, 16)
-    good = np.zeros((16, 16)); good[:8, :8] = 1.0       # points at the corner
-    bad = 1.0 - good                                    # points everywhere else
+    good = np.zeros((16, 16))
+    good[:8, :8] = 1.0  # points at the corner
+    bad = 1.0 - good  # points everywhere else
     fractions = (0.0, 0.25, 0.5, 1.0)
     a = vizkit.metrics.deletion_curve(CornerNet(), x, 1, good, fractions)
     b = vizkit.metrics.deletion_curve(CornerNet(), x, 1, bad, fractions)

@@ -6,6 +6,7 @@ at start-up, so the setup cell's Colab branch is taken: it clones this checkout 
 HEAD) by file:// URL and `%pip install`s it. The notebooks must import vizkit from the fresh
 environment's site-packages, so missing package data (the fast-style weights of 12) would fail here.
 Slow (an install of torch): `make test-colab` runs it; `make test` leaves it out."""
+
 import json
 import os
 import subprocess
@@ -30,7 +31,9 @@ WHERE = "import vizkit, json; print('VIZKIT_FILE=' + json.dumps(vizkit.__file__)
 
 def run(*cmd, **kw):
     done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-    assert done.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(map(str, cmd))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done
 
 
@@ -45,12 +48,22 @@ def colab(tmp_path_factory):
     stub = tmp / "stub"
     (stub / "google" / "colab").mkdir(parents=True)
     (stub / "google" / "__init__.py").write_text("")
-    (stub / "google" / "colab" / "__init__.py").write_text('"""Stand-in: Colab imports google.colab at start-up."""\n')
+    (stub / "google" / "colab" / "__init__.py").write_text(
+        '"""Stand-in: Colab imports google.colab at start-up."""\n'
+    )
     (stub / "sitecustomize.py").write_text("import google.colab  # noqa: F401\n")
     branch = run("git", "-C", ROOT, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
-    env = {**os.environ, "PYTHONPATH": str(stub), "VIZKIT_REPO": ROOT.as_uri(), "VIZKIT_BRANCH": branch,
-           "VIZKIT_DIR": str(tmp / "content" / "vizkit"), "VIZKIT_FAST": "1", "VIZKIT_OFFLINE": "1",
-           "MPLBACKEND": "Agg", "VIZKIT_THREADS": os.environ.get("VIZKIT_THREADS", "2")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(stub),
+        "VIZKIT_REPO": ROOT.as_uri(),
+        "VIZKIT_BRANCH": branch,
+        "VIZKIT_DIR": str(tmp / "content" / "vizkit"),
+        "VIZKIT_FAST": "1",
+        "VIZKIT_OFFLINE": "1",
+        "MPLBACKEND": "Agg",
+        "VIZKIT_THREADS": os.environ.get("VIZKIT_THREADS", "2"),
+    }
     env.pop("VIRTUAL_ENV", None)
     site = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
     elsewhere = tmp / "elsewhere"
@@ -83,7 +96,13 @@ def test_setup_cell_stops_with_one_clear_line_when_the_clone_fails(colab, tmp_pa
     src = elsewhere / "bad.ipynb"
     nbformat.write(nb, src)
     bad = {**env, "VIZKIT_REPO": (tmp_path / "no-such-repo").as_uri(), "VIZKIT_DIR": str(tmp_path / "clone")}
-    done = subprocess.run([str(python), str(elsewhere / "runner.py"), str(src), str(tmp_path / "o.ipynb")],
-                          cwd=elsewhere, env=bad, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(python), str(elsewhere / "runner.py"), str(src), str(tmp_path / "o.ipynb")],
+        cwd=elsewhere,
+        env=bad,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode != 0
     assert "Could not clone" in done.stderr + done.stdout and "VIZKIT_REPO" in done.stderr + done.stdout

@@ -3,6 +3,7 @@
 Skipped cleanly where torch sees no CUDA device. TF32 is off so that matrix products on the GPU are
 float32 like the CPU's; iterative methods take one step, so differences do not compound. Each call
 must leave no hook on the model and give back the GPU memory it took."""
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +11,10 @@ import torch
 import vizkit
 from vizkit import data, fast_style, hooks, metrics, optvis, style
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device"),
+]
 
 LAYER = "blocks.4"
 CASES = {
@@ -26,23 +29,36 @@ CASES = {
     "occlusion": lambda m, x: vizkit.occlusion(m, x[:1], 285, size=64, stride=64),
     "features": lambda m, x: vizkit.features(m, list(data.composites(2, seed=0, size=128)[0]), layer=LAYER),
     "layer_output": lambda m, x: vizkit.layer_output(m, x, LAYER),
-    "top_patches": lambda m, x: vizkit.top_patches(m, list(data.composites(2, seed=0, size=128)[0]), LAYER,
-                                                   [0, 1], k=2).values,
+    "top_patches": lambda m, x: (
+        vizkit.top_patches(m, list(data.composites(2, seed=0, size=128)[0]), LAYER, [0, 1], k=2).values
+    ),
     "dissect": lambda m, x: vizkit.dissect(m, *data.composites(4, seed=0, size=128)[::2], layer=LAYER),
     "deletion_curve": lambda m, x: metrics.deletion_curve(
-        m, x[:1], 285, np.linspace(0, 1, 224 * 224).reshape(224, 224), fractions=(0.0, 0.5, 1.0)),
+        m, x[:1], 285, np.linspace(0, 1, 224 * 224).reshape(224, 224), fractions=(0.0, 0.5, 1.0)
+    ),
     "transform_robustness": lambda m, x: np.array(metrics.transform_robustness(m, x[:1], 285, n=8)),
     "fgsm": lambda m, x: optvis.fgsm(m, x, [285, 967], 2 / 255),
-    "fooling_step": lambda m, x: optvis.ascent(m, optvis.class_score("daisy"), x[:1], 1, lr=1.0, optimizer="l2",
-                                               projections=[optvis.clamp_pixels(m)], progress=False),
-    "class_visualization": lambda m, x: optvis.class_visualization(m, "flamingo", steps=1, size=96,
-                                                                    progress=False),
+    "fooling_step": lambda m, x: optvis.ascent(
+        m,
+        optvis.class_score("daisy"),
+        x[:1],
+        1,
+        lr=1.0,
+        optimizer="l2",
+        projections=[optvis.clamp_pixels(m)],
+        progress=False,
+    ),
+    "class_visualization": lambda m, x: optvis.class_visualization(
+        m, "flamingo", steps=1, size=96, progress=False
+    ),
     "deepdream": lambda m, x: optvis.deepdream(m, x[:1], LAYER, octaves=1, steps=1, progress=False),
     "invert": lambda m, x: style.invert(m, x[:1], LAYER, steps=1, progress=False),
-    "texture_synthesis": lambda m, x: style.texture_synthesis(m, data.photo("coffee"), size=64, steps=1,
-                                                              optimizer="adam", progress=False),
-    "style_transfer": lambda m, x: style.style_transfer(m, data.photo("chelsea"), data.painting("swirls"),
-                                                        size=64, steps=1, optimizer="adam", progress=False),
+    "texture_synthesis": lambda m, x: style.texture_synthesis(
+        m, data.photo("coffee"), size=64, steps=1, optimizer="adam", progress=False
+    ),
+    "style_transfer": lambda m, x: style.style_transfer(
+        m, data.photo("chelsea"), data.painting("swirls"), size=64, steps=1, optimizer="adam", progress=False
+    ),
 }
 
 
@@ -50,8 +66,10 @@ CASES = {
 def models():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    return (vizkit.load_model("efficientnet_lite0", device="cpu", verbose=False),
-            vizkit.load_model("efficientnet_lite0", device="cuda", verbose=False))
+    return (
+        vizkit.load_model("efficientnet_lite0", device="cpu", verbose=False),
+        vizkit.load_model("efficientnet_lite0", device="cuda", verbose=False),
+    )
 
 
 def as_array(result):

@@ -1,4 +1,5 @@
 """Offline photos and composites: determinism, masks against what was pasted, the model's accuracy."""
+
 import socket
 
 import numpy as np
@@ -65,6 +66,6 @@ def test_offline_model_recognises_composites_of_an_unused_seed(model):
     correct = 0
     with torch.no_grad():
         for start in range(0, 500, 50):
-            x = torch.cat([model.preprocess(img, crop=False) for img in images[start:start + 50]])
-            correct += (model(x).argmax(1).numpy() == labels[start:start + 50]).sum()
+            x = torch.cat([model.preprocess(img, crop=False) for img in images[start : start + 50]])
+            correct += (model(x).argmax(1).numpy() == labels[start : start + 50]).sum()
     assert correct / 500 >= 0.85, f"top-1 accuracy {correct / 500:.3f}"

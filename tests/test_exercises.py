@@ -1,4 +1,5 @@
 """vizkit.exercises: the fallback of an unwritten exercise and the check that compares with vizkit."""
+
 import numpy as np
 import pytest
 import torch
@@ -60,9 +61,12 @@ def test_check_says_what_differs_and_gives_the_hint():
 
 def test_differences_in_detail():
     a = np.arange(6.0).reshape(2, 3)
-    b = a.copy(); b[1, 2] = 9
+    b = a.copy()
+    b[1, 2] = 9
     (msg,) = differences(b, a)
-    assert "1 of 6 values differ" in msg and "index (1, 2)" in msg and "yours 9" in msg and "vizkit's 5" in msg
+    assert (
+        "1 of 6 values differ" in msg and "index (1, 2)" in msg and "yours 9" in msg and "vizkit's 5" in msg
+    )
     assert differences(a + 1e-7, a) == []
     assert "NaN" in differences(np.full(3, np.nan), np.zeros(3))[0]
     assert "2 of 3 entries differ" in differences(np.array([0, 5, 7]), np.array([0, 1, 2]))[0]
@@ -75,10 +79,12 @@ def test_differences_in_detail():
 
 def test_the_reference_runs_first_and_is_copied():
     """A learner's function that changes its input in place cannot spoil the reference."""
+
     def in_place(x, k=2):
         return x.mul_(k)
-    assert check(in_place, reference, torch.ones(3)) is None   # reference sees ones, in_place doubles them
-    with pytest.raises(AssertionError, match="values differ"):   # the reference returns its input itself
+
+    assert check(in_place, reference, torch.ones(3)) is None  # reference sees ones, in_place doubles them
+    with pytest.raises(AssertionError, match="values differ"):  # the reference returns its input itself
         check(lambda x: x.add_(1), lambda x: x, torch.zeros(3))
 
 
@@ -86,8 +92,9 @@ def test_warnings_go_to_stdout_where_nbgrader_does_not_zero_the_cell(capsys):
     import warnings
 
     def noisy(x, k=2):
-        warnings.warn("a learner's warning")
+        warnings.warn("a learner's warning", stacklevel=2)
         return x * k
+
     assert check(noisy, reference, torch.ones(2)) is None
     out = capsys.readouterr()
     assert "a learner's warning" in out.out and out.err == ""
@@ -100,6 +107,7 @@ def test_the_fallback_gets_the_learners_defaults_and_real_errors_pass_through():
 
     def broken(x, k=2):
         raise NotImplementedError("this operator is not implemented on this backend")
+
     g = exercise(fallback=reference)(broken)
     with pytest.raises(NotImplementedError, match="backend"):
         g(torch.ones(1))

@@ -1,5 +1,6 @@
 """Fast style transfer: the network's shapes and determinism, a training loop that learns, and the
 shipped weights: safe to load, small, and each one moves a held-out photo towards its style."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,7 @@ def test_transformer_net_keeps_odd_sizes_and_is_deterministic():
     a, b = fast_style.stylize(img, net), fast_style.stylize(img, net)
     assert a.shape == (37, 53, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
     assert np.array_equal(a, b)
-    assert fast_style.stylize(img[..., 0], net).shape == (37, 53, 3)      # grayscale is repeated to RGB
+    assert fast_style.stylize(img[..., 0], net).shape == (37, 53, 3)  # grayscale is repeated to RGB
     with pytest.raises(ValueError, match="channels-first"):
         fast_style.stylize(img.transpose(2, 0, 1), net)
 
@@ -26,7 +27,9 @@ def test_conditional_instance_norm_mixes_styles_linearly():
     x = torch.randn(2, 4, 5, 5)
     one = lambda k: cin(x, torch.nn.functional.one_hot(torch.tensor([k, k]), 3).float())
     half = cin(x, torch.tensor([[0.5, 0.5, 0.0]] * 2))
-    assert torch.allclose(half, (one(0) + one(1)) / 2, atol=1e-6)   # normalised x is shared: affine in the weights
+    assert torch.allclose(
+        half, (one(0) + one(1)) / 2, atol=1e-6
+    )  # normalised x is shared: affine in the weights
     net = fast_style.TransformerNet(norm="conditional", n_styles=3)
     with pytest.raises(ValueError, match="3 styles"):
         net(torch.rand(1, 3, 16, 16))
@@ -37,14 +40,19 @@ def test_conditional_instance_norm_mixes_styles_linearly():
 def test_training_lowers_the_perceptual_loss_and_resumes(model, tmp_path):
     losses = []
     kwargs = dict(steps=12, batch=2, size=64, style_size=64, seed=0, progress=False)
-    fast_style.train_fast_style(model, [data.painting("mosaic", size=64)],
-                                log=lambda step, c, s: losses.append(c + 0.5 * s), **kwargs)
+    fast_style.train_fast_style(
+        model, [data.painting("mosaic", size=64)], log=lambda step, c, s: losses.append(c + 0.5 * s), **kwargs
+    )
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
     # stop after 6 steps, resume from the checkpoint: the same network as an uninterrupted run
     ckpt = tmp_path / "net.ckpt"
     whole = fast_style.train_fast_style(model, [data.painting("mosaic", size=64)], **dict(kwargs, steps=8))
-    fast_style.train_fast_style(model, [data.painting("mosaic", size=64)], checkpoint=ckpt, every=4, **dict(kwargs, steps=4))
-    resumed = fast_style.train_fast_style(model, [data.painting("mosaic", size=64)], checkpoint=ckpt, **dict(kwargs, steps=8))
+    fast_style.train_fast_style(
+        model, [data.painting("mosaic", size=64)], checkpoint=ckpt, every=4, **dict(kwargs, steps=4)
+    )
+    resumed = fast_style.train_fast_style(
+        model, [data.painting("mosaic", size=64)], checkpoint=ckpt, **dict(kwargs, steps=8)
+    )
     for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-5), k
 
@@ -58,9 +66,9 @@ def test_shipped_weights_are_small_and_load_safely():
     names = shipped()
     assert len(names) >= 4
     total = sum(p.stat().st_size for p in fast_style.WEIGHTS_DIR.glob("*.pt"))
-    assert total <= 10 * 2 ** 20, f"{total / 2 ** 20:.1f} MB"
+    assert total <= 10 * 2**20, f"{total / 2**20:.1f} MB"
     for name in names:
-        torch.load(fast_style.WEIGHTS_DIR / f"{name}.pt", weights_only=True)   # no pickled code
+        torch.load(fast_style.WEIGHTS_DIR / f"{name}.pt", weights_only=True)  # no pickled code
     with pytest.raises(KeyError, match="available"):
         fast_style.load_fast_style("no such style")
 
@@ -78,7 +86,9 @@ def test_each_shipped_network_moves_a_held_out_photo_towards_its_style(model, na
     for k, style_name in enumerate(fast_style.style_names_of(name)):
         targets = style.target_grams(model, [fast_style.style_image(style_name)], list(style.STYLE_LAYERS))
         out = fast_style.stylize(photo, net, k if net.n_styles > 1 else None)
-        assert gram_gap(model, out, targets) < 0.5 * gram_gap(model, photo, targets), style_name   # halfway to the style
+        assert gram_gap(model, out, targets) < 0.5 * gram_gap(model, photo, targets), (
+            style_name
+        )  # halfway to the style
         # layout kept: the stylised photo's edges still line up with the photo's
         grey = lambda im: (im / (255 if im.dtype == np.uint8 else 1)).mean(-1)
         edges = lambda g: np.hypot(*np.gradient(vizkit.images.resize_map(g, (48, 48))))

@@ -1,4 +1,5 @@
 """load_model: the offline model's answers, the torchvision path from a cache, clear errors."""
+
 import os
 
 import numpy as np
@@ -137,21 +138,30 @@ def test_preprocess_accepts_gray_rgba_pil_path_float(model, tmp_path):
     assert g.shape == ref.shape and torch.equal(g[:, 0], g[:, 1])
 
 
-@pytest.mark.parametrize("bad, error, words", [
-    (np.zeros((3, 32, 32), np.uint8), ValueError, "transpose"),
-    (np.zeros((32, 32, 5), np.uint8), ValueError, "RGBA"),
-    (np.full((8, 8, 3), 2.0), ValueError, r"\[0, 1\]"),
-    (torch.zeros(3, 8, 8), TypeError, "deprocess"),
-    ("/no/such/file.png", FileNotFoundError, "no image file"),
-])
+@pytest.mark.parametrize(
+    "bad, error, words",
+    [
+        (np.zeros((3, 32, 32), np.uint8), ValueError, "transpose"),
+        (np.zeros((32, 32, 5), np.uint8), ValueError, "RGBA"),
+        (np.full((8, 8, 3), 2.0), ValueError, r"\[0, 1\]"),
+        (torch.zeros(3, 8, 8), TypeError, "deprocess"),
+        ("/no/such/file.png", FileNotFoundError, "no image file"),
+    ],
+)
 def test_preprocess_rejects_with_clear_errors(model, bad, error, words):
     with pytest.raises(error, match=words):
         model.preprocess(bad)
 
 
-@pytest.mark.parametrize("shape, words", [
-    ((1, 224, 224, 3), "permute"), ((224, 224, 3), "permute"), ((224, 224), "Nx3xHxW"),
-    ((2, 1, 8, 8), "3 colour channels")])
+@pytest.mark.parametrize(
+    "shape, words",
+    [
+        ((1, 224, 224, 3), "permute"),
+        ((224, 224, 3), "permute"),
+        ((224, 224), "Nx3xHxW"),
+        ((2, 1, 8, 8), "3 colour channels"),
+    ],
+)
 def test_wrong_shaped_tensors_are_refused(model, shape, words):
     with pytest.raises(ValueError, match=words):
         model(torch.zeros(shape))
@@ -184,7 +194,9 @@ def test_auto_falls_back_when_a_cached_file_is_corrupt(tmp_path, monkeypatch, ca
 
 def test_a_model_without_parameters_lives_on_the_cpu():
     m = vizkit.Model(torch.nn.Identity(), "identity", ["a"], mean=(0, 0, 0), std=(1, 1, 1))
-    assert m.device == torch.device("cpu") and m.preprocess(np.zeros((8, 8, 3), np.uint8), crop=False).shape == (1, 3, 8, 8)
+    assert m.device == torch.device("cpu") and m.preprocess(
+        np.zeros((8, 8, 3), np.uint8), crop=False
+    ).shape == (1, 3, 8, 8)
 
 
 def test_vizkit_device_chooses_where_load_model_puts_the_network(monkeypatch):

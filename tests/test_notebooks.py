@@ -1,4 +1,5 @@
 """Every notebook follows the series' conventions (nbval executes them; this checks their shape)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def test_problems_are_detected(tmp_path):
 def test_exercise_problems_are_detected():
     import nbformat
 
-    solution = nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")
+    solution = nbformat.v4.new_code_cell(
+        "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+    )
     found = nbtools.exercise_problems([solution])
     assert any("metadata disagree" in p for p in found)
     solution.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "f"}

@@ -1,5 +1,5 @@
 """The optimisation loop and what is built on it: known answers, seeds, and the model left untouched."""
-import numpy as np
+
 import pytest
 import torch
 from torch import nn
@@ -19,12 +19,16 @@ def same_flags(a, b):
 
 
 def test_normalized_steps_have_the_requested_size():
-    for mode, size in (("mean", lambda d: d.abs().mean()), ("l2", lambda d: d.norm()), ("sign", lambda d: d.abs().max())):
+    for mode, size in (
+        ("mean", lambda d: d.abs().mean()),
+        ("l2", lambda d: d.norm()),
+        ("sign", lambda d: d.abs().max()),
+    ):
         p = torch.zeros(1, 3, 4, 4, requires_grad=True)
         p.grad = torch.randn(1, 3, 4, 4)
         A.NormalizedGradient([p], lr=0.3, mode=mode).step()
         assert size(p.detach()).item() == pytest.approx(0.3, rel=1e-5), mode
-        assert torch.all(torch.sign(p.detach()) == -torch.sign(p.grad)), mode   # a descent step on the loss
+        assert torch.all(torch.sign(p.detach()) == -torch.sign(p.grad)), mode  # a descent step on the loss
 
 
 def test_objectives_add_scale_and_read_the_recorded_layers(tiny):
@@ -33,8 +37,11 @@ def test_objectives_add_scale_and_read_the_recorded_layers(tiny):
     with vizkit.record(tiny, ["conv1", "conv2"]) as rec:
         logits = tiny(x)
         value = obj(A.Forward(tiny, rec, logits, x))
-        expected = (rec["conv2"][:, 1].mean((1, 2)).sum() - 0.5 * rec["conv1"][:, 0, 2, 3].sum()
-                    + 2 * (logits[0, 0] + logits[1, 2]))
+        expected = (
+            rec["conv2"][:, 1].mean((1, 2)).sum()
+            - 0.5 * rec["conv1"][:, 0, 2, 3].sum()
+            + 2 * (logits[0, 0] + logits[1, 2])
+        )
     assert torch.allclose(value, expected)
     assert obj.layers == ["conv2", "conv1"]
 
@@ -48,8 +55,8 @@ def test_layer_norm_gradient_is_the_activation(tiny):
 
 
 def test_guide_takes_the_best_matching_guide_vector():
-    guide_acts = torch.tensor([[1.0, 0.0], [0.0, 2.0]]).view(1, 2, 1, 2)          # guide vectors (1,0), (0,2)
-    a = torch.tensor([[3.0, 1.0], [1.0, 1.0]]).view(1, 2, 1, 2)                   # vectors (3,1), (1,1)
+    guide_acts = torch.tensor([[1.0, 0.0], [0.0, 2.0]]).view(1, 2, 1, 2)  # guide vectors (1,0), (0,2)
+    a = torch.tensor([[3.0, 1.0], [1.0, 1.0]]).view(1, 2, 1, 2)  # vectors (3,1), (1,1)
     rec = vizkit.hooks.Recording(["l"])
     rec._outputs["l"].append(a)
     value = A.guide("l", guide_acts)(A.Forward(None, rec, torch.zeros(1, 1), a))
@@ -58,7 +65,7 @@ def test_guide_takes_the_best_matching_guide_vector():
 
 def test_total_variation_and_blur_known_answers():
     x = torch.zeros(1, 3, 4, 4)
-    x[..., 2:, :] = 1.0                      # one horizontal edge of height 1, 4 pixels wide, 3 channels
+    x[..., 2:, :] = 1.0  # one horizontal edge of height 1, 4 pixels wide, 3 channels
     rec = vizkit.hooks.Recording([])
     tv = A.total_variation(power=2.0)(A.Forward(None, rec, torch.zeros(1, 1), x))
     assert tv.item() == pytest.approx(12.0)
@@ -78,7 +85,7 @@ def test_fgsm_on_a_linear_model_steps_along_the_weight_difference():
     adv = A.fgsm(net, x, 0, eps)
     w = net[1].weight.detach()
     assert torch.allclose(adv - x, eps * torch.sign(w[1] - w[0]).view(1, 3, 4, 4), atol=1e-6)
-    toward = A.fgsm(net, x, 1, eps, targeted=True)   # stepping towards class 1 is the same step here
+    toward = A.fgsm(net, x, 1, eps, targeted=True)  # stepping towards class 1 is the same step here
     assert torch.allclose(toward, adv, atol=1e-6)
 
 
@@ -98,7 +105,10 @@ def test_fgsm_success_rate_rises_with_eps(model):
 
     def flipped(eps):
         with torch.no_grad():
-            return (model(A.fgsm(model, x, labels, eps)).argmax(1) != torch.tensor(labels)).float().mean().item()
+            return (
+                (model(A.fgsm(model, x, labels, eps)).argmax(1) != torch.tensor(labels)).float().mean().item()
+            )
+
     rates = [flipped(e) for e in (0.0, 1 / 255, 8 / 255)]
     assert rates[0] < rates[1] <= rates[2] and rates[2] >= 0.5, rates
 
@@ -108,8 +118,8 @@ def test_fooling_image_is_the_target_with_a_small_perturbation(model):
     before = flags(model.net)
     fooled = A.fooling_image(model, x, "goldfish")
     p = model(A.round_to_8bit(model, fooled)).softmax(1)[0]
-    assert p.argmax().item() == model.class_index("goldfish")          # also after saving as 8 bits
-    assert ((fooled - x).norm() / x.norm()).item() < 0.05                # bound: 5% of the image's L2 norm
+    assert p.argmax().item() == model.class_index("goldfish")  # also after saving as 8 bits
+    assert ((fooled - x).norm() / x.norm()).item() < 0.05  # bound: 5% of the image's L2 norm
     assert same_flags(before, flags(model.net)) and count_hooks(model) == 0
 
 
@@ -131,6 +141,7 @@ def test_deepdream_raises_the_layer_norm(model):
 
     def norm(img):
         return vizkit.layer_output(model, img, "blocks.3").norm().item()
+
     dream = A.deepdream(model, x, "blocks.3", octaves=2, steps=8, progress=False)
     assert dream.shape == x.shape
     assert norm(dream) > 1.3 * norm(x)
@@ -143,9 +154,17 @@ def test_ascent_restores_the_model_and_rng_on_error(model):
     def boom(step):
         if step.step == 1:
             raise RuntimeError("boom")
+
     with pytest.raises(RuntimeError, match="boom"):
-        A.ascent(model, A.channel("blocks.2", 3), torch.zeros(1, 3, 64, 64), steps=5,
-                 transforms=[A.jitter(4)], callback=boom, progress=False)
+        A.ascent(
+            model,
+            A.channel("blocks.2", 3),
+            torch.zeros(1, 3, 64, 64),
+            steps=5,
+            transforms=[A.jitter(4)],
+            callback=boom,
+            progress=False,
+        )
     assert same_flags(before, flags(model.net)) and count_hooks(model) == 0
     assert torch.equal(rng, torch.random.get_rng_state())
 

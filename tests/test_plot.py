@@ -1,4 +1,5 @@
 """Plot helpers: known normalisations, overlays, and figures that carry their labels."""
+
 import numpy as np
 import pytest
 import torch
@@ -74,8 +75,12 @@ def test_embedding_grid_places_every_image_once():
 def test_show_top_patches_rows_are_channels():
     from types import SimpleNamespace
 
-    top = SimpleNamespace(channels=[3, 7], values=np.array([[2.0, 1.0], [5.0, 4.0]]),
-                          patches=[[np.zeros((5, 5, 3), np.uint8)] * 2] * 2, field=SimpleNamespace(size=5))
+    top = SimpleNamespace(
+        channels=[3, 7],
+        values=np.array([[2.0, 1.0], [5.0, 4.0]]),
+        patches=[[np.zeros((5, 5, 3), np.uint8)] * 2] * 2,
+        field=SimpleNamespace(size=5),
+    )
     fig = plot.show_top_patches(top, channels=[7])
     assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "ch 7" and fig.axes[0].get_title() == "5.0"
 

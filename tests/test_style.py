@@ -1,4 +1,5 @@
 """Inversion, texture and style: known answers (Gram, Efros-Leung) and losses that must fall."""
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,9 @@ from vizkit.hooks import count_hooks
 
 def test_gram_is_a_sum_of_outer_products():
     f = torch.randn(2, 4, 3, 5)
-    direct = sum(torch.einsum("nc,nd->ncd", f[:, :, i, j], f[:, :, i, j]) for i in range(3) for j in range(5)) / 15
+    direct = (
+        sum(torch.einsum("nc,nd->ncd", f[:, :, i, j], f[:, :, i, j]) for i in range(3) for j in range(5)) / 15
+    )
     assert torch.allclose(style.gram(f), direct, atol=1e-6)
     assert torch.allclose(style.gram(f), style.gram(f).transpose(1, 2))
 
@@ -21,14 +24,18 @@ def gram_distance(model, img, targets):
 
 
 def content_distance(model, img, layer, target):
-    return ((style.features_of(model, img, [layer])[layer] - target).pow(2).sum() / target.pow(2).sum()).item()
+    return (
+        (style.features_of(model, img, [layer])[layer] - target).pow(2).sum() / target.pow(2).sum()
+    ).item()
 
 
 def test_texture_synthesis_lowers_the_gram_loss_by_90_percent(model):
     texture = data.painting("mosaic", size=96)
     layers = ["bn1", "blocks.1.0.bn1", "blocks.2.0.bn1"]
     targets = style.target_grams(model, [texture], layers)
-    noise = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0)) * 0.1   # the start of the loop
+    noise = (
+        torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0)) * 0.1
+    )  # the start of the loop
     before = gram_distance(model, noise, targets)
     out = style.texture_synthesis(model, texture, layers, size=96, steps=30, progress=False)
     assert out.shape == (96, 96, 3) and 0 <= out.min() and out.max() <= 1
@@ -44,7 +51,9 @@ def test_style_transfer_ends_near_the_style_and_near_the_content(model):
     out = style.style_transfer(model, content, painting, style_weight=1.0, steps=40, progress=False)
     assert out.shape == (128, 128, 3)
     assert gram_distance(model, out, targets) < 0.05 * gram_distance(model, content, targets)
-    assert content_distance(model, out, c_layer, c_target) < 0.5 * content_distance(model, painting, c_layer, c_target)
+    assert content_distance(model, out, c_layer, c_target) < 0.5 * content_distance(
+        model, painting, c_layer, c_target
+    )
     assert count_hooks(model) == 0
 
 
@@ -66,16 +75,32 @@ def test_inversion_from_a_shallow_layer_recovers_the_photo(model):
 
 def test_efros_leung_reproduces_a_period_and_copies_sample_pixels():
     sample = np.zeros((24, 24, 3), np.uint8)
-    sample[:, 0::4], sample[:, 1::4], sample[:, 2::4] = 255, 160, 60      # stripes of period 4
+    sample[:, 0::4], sample[:, 1::4], sample[:, 2::4] = 255, 160, 60  # stripes of period 4
     out = style.efros_leung(sample, (20, 30), window=7, seed=1)
     assert out.shape == (20, 30, 3) and out.dtype == np.uint8
     assert all(np.array_equal(out[:, j], out[:, j + 4]) for j in range(26))
-    assert {tuple(c) for c in out[0]} == {tuple(c) for c in sample[0]}           # all four stripes, not one colour
+    assert {tuple(c) for c in out[0]} == {tuple(c) for c in sample[0]}  # all four stripes, not one colour
     photo = vizkit.images.resize(data.photo("gravel"), 48)[:24, :24]
     grown = style.efros_leung(photo, 32, window=9, seed=0)
     colours = {tuple(c) for c in photo.reshape(-1, 3)}
     assert all(tuple(c) in colours for c in grown.reshape(-1, 3))
     assert np.array_equal(grown, style.efros_leung(photo, 32, window=9, seed=0))
+
+
+def test_efros_leung_grows_outward_from_a_centred_seed_or_in_scanline_order():
+    sample = np.zeros((24, 24, 3), np.uint8)
+    sample[:, 0::4], sample[:, 1::4], sample[:, 2::4] = 255, 160, 60
+    out = style.efros_leung(sample, (20, 30), window=7, seed=1, order="outward")
+    assert all(np.array_equal(out[:, j], out[:, j + 4]) for j in range(26))  # the period, both orders
+    # the 3x3 seed: random pixels make every 3x3 block of the sample unique, so the seed is found
+    noise = np.random.default_rng(0).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    blocks = {noise[i : i + 3, j : j + 3].tobytes() for i in range(14) for j in range(14)}
+    outward = style.efros_leung(noise, (11, 13), window=5, seed=0, order="outward")
+    scan = style.efros_leung(noise, (11, 13), window=5, seed=0, order="scanline")
+    assert outward[4:7, 5:8].tobytes() in blocks and scan[:3, :3].tobytes() in blocks
+    assert np.array_equal(outward[4:7, 5:8], scan[:3, :3])  # the same seed, placed apart
+    with pytest.raises(ValueError, match="outward"):
+        style.efros_leung(noise, 8, window=5, order="spiral")
 
 
 def test_style_inputs_are_checked(model):
@@ -84,4 +109,6 @@ def test_style_inputs_are_checked(model):
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         style.features_of(model, np.full((32, 32, 3), 2.0), ["bn1"])
     with pytest.raises(ValueError, match="content"):
-        style.style_transfer(model, np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8), init="zeros")
+        style.style_transfer(
+            model, np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8), init="zeros"
+        )

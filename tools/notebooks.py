@@ -1,5 +1,6 @@
 """Keep the notebooks consistent: the Colab badge and setup cell (the repository URL lives here,
 once), no stored outputs. `python tools/notebooks.py sync` rewrites them; `check` only reports."""
+
 from __future__ import annotations
 
 import sys
@@ -25,16 +26,16 @@ def setup_source() -> str:
         "# pip-installs vizkit from it, keeping Colab's own torch and numpy. VIZKIT_REPO, VIZKIT_BRANCH\n"
         "# and VIZKIT_DIR choose another copy, branch or folder.\n"
         "import os, subprocess, sys\n"
-        "if \"google.colab\" in sys.modules:\n"
-        f"    repo = os.environ.get(\"VIZKIT_REPO\", \"{REPO}\")\n"
-        f"    branch = os.environ.get(\"VIZKIT_BRANCH\", \"{BRANCH}\")\n"
-        "    target = os.environ.get(\"VIZKIT_DIR\", \"/content/vizkit\")\n"
+        'if "google.colab" in sys.modules:\n'
+        f'    repo = os.environ.get("VIZKIT_REPO", "{REPO}")\n'
+        f'    branch = os.environ.get("VIZKIT_BRANCH", "{BRANCH}")\n'
+        '    target = os.environ.get("VIZKIT_DIR", "/content/vizkit")\n'
         "    if not os.path.isdir(target):\n"
-        "        clone = subprocess.run([\"git\", \"clone\", \"-q\", \"--depth\", \"1\", \"--branch\", branch, repo, target],\n"
+        '        clone = subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", branch, repo, target],\n'
         "                               capture_output=True, text=True)\n"
         "        if clone.returncode:\n"
-        "            raise RuntimeError(f\"Could not clone {repo} (branch {branch}) into {target}: \"\n"
-        "                               f\"{clone.stderr.strip()}. Set VIZKIT_REPO / VIZKIT_BRANCH and rerun.\")\n"
+        '            raise RuntimeError(f"Could not clone {repo} (branch {branch}) into {target}: "\n'
+        '                               f"{clone.stderr.strip()}. Set VIZKIT_REPO / VIZKIT_BRANCH and rerun.")\n'
         "    %pip install -q {target}"
     )
 
@@ -68,8 +69,12 @@ def exercise_problems(cells: list) -> list[str]:
         found.append(f"nbgrader grade_ids repeat: {ids}")
     for cell, m in zip(cells, meta):
         has_region = "### BEGIN SOLUTION" in cell.source
-        if has_region != bool(m.get("solution")) or cell.source.count("### BEGIN SOLUTION") != cell.source.count("### END SOLUTION"):
-            found.append(f"solution markers and nbgrader 'solution' metadata disagree in: {cell.source[:60]!r}")
+        if has_region != bool(m.get("solution")) or cell.source.count(
+            "### BEGIN SOLUTION"
+        ) != cell.source.count("### END SOLUTION"):
+            found.append(
+                f"solution markers and nbgrader 'solution' metadata disagree in: {cell.source[:60]!r}"
+            )
         if m.get("solution") and m["grade_id"] + "_check" not in ids:
             found.append(f"exercise {m['grade_id']!r} has no check cell {m['grade_id'] + '_check'!r}")
         if m.get("grade") and not (m.get("locked") and "check(" in cell.source):

@@ -1,20 +1,30 @@
 """vizkit: visualizing and understanding convolutional networks (CS231n lecture 12), in notebooks.
 
 Data flows one way: model -> hooks -> method -> array -> plot. Notebooks import from here."""
+
 from .versions import check_versions
 
 check_versions()  # before torch or matplotlib: an old one gets one clear line, not a deep traceback
 
 from . import data, exercises, fast_style, hooks, metrics, optvis, plot, style
-from .attribution import (backprop, cam, deconvnet, grad_cam, guided_backprop, guided_grad_cam, input_gradient,
-                          occlusion, saliency)
 from .activations import dissect, features, layer_output, nearest_neighbours, receptive_field, top_patches
+from .attribution import (
+    backprop,
+    cam,
+    deconvnet,
+    grad_cam,
+    guided_backprop,
+    guided_grad_cam,
+    input_gradient,
+    occlusion,
+    saliency,
+)
+from .fast_style import TransformerNet, fast_style_names, stylize, train_fast_style
 from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
 from .layers import check_batch, get_layer, layer_names
-from .fast_style import TransformerNet, fast_style_names, stylize, train_fast_style
-from .optvis import ascent, class_visualization, deepdream, fgsm, fooling_image
 from .models import CLASSIC_MODELS, MODEL_NAMES, Model, WeightsUnavailable, load_model
+from .optvis import ascent, class_visualization, deepdream, fgsm, fooling_image
 from .settings import choose, fast_mode, setup
 from .style import efros_leung, gram, invert, style_transfer, texture_synthesis
 

@@ -1,11 +1,12 @@
 """What layers compute over many images: feature vectors, receptive fields, maximally activating patches."""
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from .hooks import LayerRef, frozen, swap_modules
 from .images import to_rgb
 from .layers import as_net, channels_last, get_layer, model_device, on_model_device, resolve_name
 
-Images = Union[torch.Tensor, np.ndarray, Iterable[np.ndarray]]
+Images = torch.Tensor | np.ndarray | Iterable[np.ndarray]
 
 
 class _Stop(Exception):
@@ -40,7 +41,9 @@ def _capture(net: nn.Module, name: str, inputs: bool = False) -> Iterator[list]:
     def on_parent_done(mod, args, output):
         raise _Stop
 
-    handles = [module.register_forward_pre_hook(on_input) if inputs else module.register_forward_hook(on_output)]
+    handles = [
+        module.register_forward_pre_hook(on_input) if inputs else module.register_forward_hook(on_output)
+    ]
     if parent is not None:
         handles.append(parent.register_forward_hook(on_parent_done))
     try:
@@ -58,8 +61,10 @@ def _run_to(net: nn.Module, x: torch.Tensor, name: str, inputs: bool = False) ->
         except _Stop:
             pass
     if len(calls) != 1:
-        raise RuntimeError(f"layer {name!r} ran {len(calls)} times in one forward pass; choose a layer "
-                           "that runs exactly once (for a module used twice, its parent block)")
+        raise RuntimeError(
+            f"layer {name!r} ran {len(calls)} times in one forward pass; choose a layer "
+            "that runs exactly once (for a module used twice, its parent block)"
+        )
     return calls[0]
 
 
@@ -83,23 +88,26 @@ def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Ten
     if isinstance(images, torch.Tensor):
         images = on_model_device(model, images)
         for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size]
+            x = images[start : start + batch_size]
             shown = None
             if hasattr(model, "deprocess"):  # the pictures behind the tensor, for cropping patches
                 shown = np.round(model.deprocess(x).reshape(len(x), *x.shape[2:], 3) * 255).astype(np.uint8)
             yield channels_last(x), shown
         return
     if not hasattr(model, "preprocess"):
-        raise TypeError("images as arrays need the model from vizkit.load_model (for its "
-                        "preprocessing); with a plain nn.Module pass a normalised Nx3xHxW tensor")
+        raise TypeError(
+            "images as arrays need the model from vizkit.load_model (for its "
+            "preprocessing); with a plain nn.Module pass a normalised Nx3xHxW tensor"
+        )
     it = iter(images)
     while chunk := list(islice(it, batch_size)):
         x = torch.cat([model.preprocess(img, crop=False) for img in chunk])
         yield channels_last(x), [to_rgb(img) for img in chunk]
 
 
-def features(model, images: Images, layer: Optional[LayerRef] = None, batch_size: int = 16,
-             pool: Optional[str] = "avg") -> np.ndarray:
+def features(
+    model, images: Images, layer: LayerRef | None = None, batch_size: int = 16, pool: str | None = "avg"
+) -> np.ndarray:
     """Feature vectors (N, D) for N images, in batches, without gradients.
 
     images: a normalised Nx3xHxW tensor, or HxWx3 uint8 images of one size (an array or any
@@ -129,13 +137,13 @@ def nearest_neighbours(X: np.ndarray, k: int = 5, chunk: int = 1024) -> np.ndarr
         raise ValueError(f"expected X of shape (N, D) and 0 < k < N, got shape {X.shape} and k={k}")
     out = []
     for start in range(0, len(X), chunk):
-        d = pairwise_distances(X[start:start + chunk], X)
+        d = pairwise_distances(X[start : start + chunk], X)
         d[np.arange(len(d)), np.arange(start, start + len(d))] = np.inf  # an image is not its own neighbour
         out.append(np.argsort(d, axis=1, kind="stable")[:, :k])
     return np.concatenate(out)
 
 
-def _pooled(value: torch.Tensor, pool: Optional[str]) -> torch.Tensor:
+def _pooled(value: torch.Tensor, pool: str | None) -> torch.Tensor:
     if value.ndim == 4 and pool == "avg":
         return value.mean((2, 3))
     if value.ndim == 4 and pool == "max":
@@ -166,7 +174,7 @@ class ReceptiveField:
         return iter((self.size, self.stride, self.offset))
 
 
-def _linearised(name: str, module: nn.Module) -> Optional[nn.Module]:
+def _linearised(name: str, module: nn.Module) -> nn.Module | None:
     """Replacement that makes every path from input to output positive and linear (see receptive_field)."""
     if isinstance(module, nn.modules.conv._ConvNd):
         probe = copy.copy(module)  # same class: keeps its padding rule (TF "same" included)
@@ -183,8 +191,12 @@ def _linearised(name: str, module: nn.Module) -> Optional[nn.Module]:
 
 
 def _is_activation(module: nn.Module) -> bool:
-    return type(module).__module__.startswith("torch.nn.modules.activation") or \
-        type(module).__name__ in ("Swish", "HardSwish", "HardSigmoid", "GELU")
+    return type(module).__module__.startswith("torch.nn.modules.activation") or type(module).__name__ in (
+        "Swish",
+        "HardSwish",
+        "HardSigmoid",
+        "GELU",
+    )
 
 
 def receptive_field(model, layer: LayerRef, input_size: int = 224) -> ReceptiveField:
@@ -243,8 +255,14 @@ class TopPatches:
     field: ReceptiveField
 
 
-def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: Sequence[int],
-                k: int = 9, batch_size: int = 16) -> TopPatches:
+def top_patches(
+    model,
+    images: Iterable[np.ndarray],
+    layer: LayerRef,
+    channels: Sequence[int],
+    k: int = 9,
+    batch_size: int = 16,
+) -> TopPatches:
     """For each channel, the k images (one patch each) with the largest activation anywhere.
 
     One streaming pass over `images` (HxWx3 images of one size; any iterable, a generator too; or a
@@ -263,19 +281,25 @@ def top_patches(model, images: Iterable[np.ndarray], layer: LayerRef, channels: 
         if field is None:
             field = receptive_field(net, name, input_size=x.shape[-1])
         with frozen(net), torch.no_grad():
-            act = _run_to(net, x, name)[:, channels]              # (B, C, h, w)
+            act = _run_to(net, x, name)[:, channels]  # (B, C, h, w)
         b, c, h, w = act.shape
-        v, pos = (t.T.cpu() for t in act.flatten(2).max(-1))       # (C, B): best unit per image
+        v, pos = (t.T.cpu() for t in act.flatten(2).max(-1))  # (C, B): best unit per image
         idx = torch.arange(seen, seen + b).expand(c, b)
-        units = torch.stack([pos // w, pos % w], -1)               # (C, B, 2)
+        units = torch.stack([pos // w, pos % w], -1)  # (C, B, 2)
         if best_v is not None:
-            v, idx, units = torch.cat([best_v, v], 1), torch.cat([best_i, idx], 1), torch.cat([best_u, units], 1)
+            v, idx, units = (
+                torch.cat([best_v, v], 1),
+                torch.cat([best_i, idx], 1),
+                torch.cat([best_u, units], 1),
+            )
         order = v.topk(min(k, v.shape[1]), dim=1).indices
         best_v, best_i = v.gather(1, order), idx.gather(1, order)
         best_u = units.gather(1, order[..., None].expand(-1, -1, 2))
         for ch in range(c if imgs is not None else 0):
-            kept[ch] = {j: kept[ch][j] if j in kept[ch] else _crop(imgs[j - seen], field, *best_u[ch, r].tolist())
-                        for r, j in enumerate(best_i[ch].tolist())}
+            kept[ch] = {
+                j: kept[ch][j] if j in kept[ch] else _crop(imgs[j - seen], field, *best_u[ch, r].tolist())
+                for r, j in enumerate(best_i[ch].tolist())
+            }
         seen += b
     if best_v is None:
         raise ValueError("no images given")
@@ -290,7 +314,7 @@ def _crop(img: np.ndarray, field: ReceptiveField, i: int, j: int, fill: int = 12
     out = np.full((field.size, field.size, 3), fill, np.uint8)
     t, l, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
     if b > t and r > l:
-        out[t - top:b - top, l - left:r - left] = img[t:b, l:r]
+        out[t - top : b - top, l - left : r - left] = img[t:b, l:r]
     return out
 
 
@@ -302,8 +326,15 @@ def fired(maps: torch.Tensor, quantile: float, size: tuple[int, int]) -> torch.T
     return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0] > threshold
 
 
-def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile: float = 0.9,
-            labels: Optional[np.ndarray] = None, batch_size: int = 16) -> Union[np.ndarray, dict]:
+def dissect(
+    model,
+    images: Images,
+    masks: np.ndarray,
+    layer: LayerRef,
+    quantile: float = 0.9,
+    labels: np.ndarray | None = None,
+    batch_size: int = 16,
+) -> np.ndarray | dict:
     """IoU of each channel's thresholded maps with ground-truth masks (network dissection, Bau et al. 2017).
 
     Each channel's threshold is its `quantile` over all positions of all images; its maps are
@@ -315,7 +346,9 @@ def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile:
     net = as_net(model)
     name = resolve_name(net, layer)
     with frozen(net), torch.no_grad():
-        acts = torch.cat([_run_to(net, x, name).float().cpu() for x, _ in _batches(model, images, batch_size)])
+        acts = torch.cat(
+            [_run_to(net, x, name).float().cpu() for x, _ in _batches(model, images, batch_size)]
+        )
     if acts.ndim != 4:
         raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(acts.shape)})")
     masks = torch.as_tensor(np.asarray(masks, bool))
@@ -329,12 +362,16 @@ def dissect(model, images: Images, masks: np.ndarray, layer: LayerRef, quantile:
     owner = torch.as_tensor(np.asarray(labels)) if labels is not None else None
     inter, union = torch.zeros(len(keys), c), torch.zeros(len(keys), c)
     for start in range(0, len(acts), batch_size):
-        fired = F.interpolate(acts[start:start + batch_size], size=masks.shape[1:], mode="bilinear",
-                              align_corners=False) > threshold
+        fired = (
+            F.interpolate(
+                acts[start : start + batch_size], size=masks.shape[1:], mode="bilinear", align_corners=False
+            )
+            > threshold
+        )
         for i, key in enumerate(keys):
-            gt = masks[start:start + batch_size, None]
+            gt = masks[start : start + batch_size, None]
             if key is not None:
-                gt = gt & (owner[start:start + batch_size] == key)[:, None, None, None]
+                gt = gt & (owner[start : start + batch_size] == key)[:, None, None, None]
             inter[i] += (fired & gt).sum((0, 2, 3))
             union[i] += (fired | gt).sum((0, 2, 3))
     iou = (inter / union.clamp(min=1)).numpy()

@@ -1,18 +1,18 @@
 """Which pixels a decision rests on. Every method takes (model, x, target, ...) like captum's."""
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-
 import torch.nn.functional as F
 from torch import nn
 
 from .hooks import LayerRef, frozen, record, relu_rule
 from .layers import as_net, channels_last, on_model_device
 
-Target = Union[int, str]
+Target = int | str
 
 
 def class_index(model, target: Target) -> int:
@@ -25,8 +25,15 @@ def class_index(model, target: Target) -> int:
 
 
 @torch.no_grad()
-def occlusion(model, x: torch.Tensor, target: Target, size: int = 32, stride: int = 16,
-              baseline: Union[float, torch.Tensor] = 0.0, batch_size: int = 16) -> np.ndarray:
+def occlusion(
+    model,
+    x: torch.Tensor,
+    target: Target,
+    size: int = 32,
+    stride: int = 16,
+    baseline: float | torch.Tensor = 0.0,
+    batch_size: int = 16,
+) -> np.ndarray:
     """Probability of `target` with a size x size square occluded at each position (Zeiler & Fergus 2013).
 
     x: one normalised 1x3xHxW image. baseline: what replaces the occluded pixels, in the model's
@@ -49,8 +56,8 @@ def occlusion(model, x: torch.Tensor, target: Target, size: int = 32, stride: in
     with frozen(model) as net, torch.no_grad():
         corners = torch.cartesian_prod(tops, lefts)
         for chunk in corners.split(batch_size):
-            rows = (ys >= chunk[:, :1]) & (ys < chunk[:, :1] + size)          # (B, H)
-            cols = (xs >= chunk[:, 1:]) & (xs < chunk[:, 1:] + size)          # (B, W)
+            rows = (ys >= chunk[:, :1]) & (ys < chunk[:, :1] + size)  # (B, H)
+            cols = (xs >= chunk[:, 1:]) & (xs < chunk[:, 1:] + size)  # (B, W)
             mask = (rows[:, :, None] & cols[:, None, :])[:, None].to(x.dtype)  # (B, 1, H, W)
             probs.append(class_probabilities(net, x * (1 - mask) + baseline * mask, target, batch_size))
     return torch.cat(probs).view(len(tops), len(lefts)).cpu().numpy()
@@ -63,7 +70,9 @@ def class_probabilities(net, batch: torch.Tensor, target: int, batch_size: int =
     return torch.cat([net(channels_last(b)).softmax(-1)[:, target] for b in batch.split(batch_size)])
 
 
-def targets(model, target: Union[Target, Sequence[Target], torch.Tensor, None], logits: torch.Tensor) -> torch.Tensor:
+def targets(
+    model, target: Target | Sequence[Target] | torch.Tensor | None, logits: torch.Tensor
+) -> torch.Tensor:
     """Class indices (N,) from one target for all images, one per image, or None (each image's top class)."""
     n = logits.shape[0]
     if target is None:
@@ -91,7 +100,7 @@ def _unbatch(a: np.ndarray, single: bool) -> np.ndarray:
     return a[0] if single else a
 
 
-def input_gradient(model, x: torch.Tensor, target: Union[Target, Sequence[Target], None] = None) -> torch.Tensor:
+def input_gradient(model, x: torch.Tensor, target: Target | Sequence[Target] | None = None) -> torch.Tensor:
     """d(unnormalised class score)/d(input), one forward and one backward for the whole batch.
 
     x: Nx3xHxW normalised; target: a class (index or name), one per image, or None (top class).
@@ -103,8 +112,14 @@ def input_gradient(model, x: torch.Tensor, target: Union[Target, Sequence[Target
     return x.grad
 
 
-def saliency(model, x: torch.Tensor, target: Union[Target, Sequence[Target], None] = None,
-             smooth: int = 0, noise: float = 0.15, seed: int = 0) -> np.ndarray:
+def saliency(
+    model,
+    x: torch.Tensor,
+    target: Target | Sequence[Target] | None = None,
+    smooth: int = 0,
+    noise: float = 0.15,
+    seed: int = 0,
+) -> np.ndarray:
     """Saliency map (Simonyan et al. 2013): |gradient of the class score|, max over colour channels.
 
     smooth=n averages the maps of n noisy copies (SmoothGrad, Smilkov et al. 2017) with noise of
@@ -134,10 +149,13 @@ def _objective(model, net, x, target, layer, unit):
     act = rec[layer]
     if act.ndim != 4:
         raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(act.shape)})")
-    channel = act.mean((2, 3)).argmax(1) if target is None else torch.full(
-        (act.shape[0],), int(target), device=act.device)
-    maps = act[torch.arange(act.shape[0]), channel]                     # (N, h, w)
-    if unit is None:                                                    # the channel's strongest unit
+    channel = (
+        act.mean((2, 3)).argmax(1)
+        if target is None
+        else torch.full((act.shape[0],), int(target), device=act.device)
+    )
+    maps = act[torch.arange(act.shape[0]), channel]  # (N, h, w)
+    if unit is None:  # the channel's strongest unit
         return maps.flatten(1).max(1).values.sum()
     return maps[:, unit[0], unit[1]].sum()
 
@@ -151,15 +169,17 @@ def _rule_gradient(rule: str, model, x, target, layer, unit) -> np.ndarray:
     return _unbatch(x.grad.cpu().numpy(), single)
 
 
-def backprop(model, x: torch.Tensor, target=None, layer: Optional[LayerRef] = None,
-             unit: Optional[tuple[int, int]] = None) -> np.ndarray:
+def backprop(
+    model, x: torch.Tensor, target=None, layer: LayerRef | None = None, unit: tuple[int, int] | None = None
+) -> np.ndarray:
     """The plain gradient of a class score or of one unit, with the same arguments and result as
     guided_backprop (so the three rules can be compared side by side)."""
     return _rule_gradient("vanilla", model, x, target, layer, unit)
 
 
-def guided_backprop(model, x: torch.Tensor, target=None, layer: Optional[LayerRef] = None,
-                    unit: Optional[tuple[int, int]] = None) -> np.ndarray:
+def guided_backprop(
+    model, x: torch.Tensor, target=None, layer: LayerRef | None = None, unit: tuple[int, int] | None = None
+) -> np.ndarray:
     """Guided backpropagation (Springenberg et al. 2014): only positive gradients pass a ReLU, and
     only where its input was positive.
 
@@ -170,8 +190,9 @@ def guided_backprop(model, x: torch.Tensor, target=None, layer: Optional[LayerRe
     return _rule_gradient("guided", model, x, target, layer, unit)
 
 
-def deconvnet(model, x: torch.Tensor, target=None, layer: Optional[LayerRef] = None,
-              unit: Optional[tuple[int, int]] = None) -> np.ndarray:
+def deconvnet(
+    model, x: torch.Tensor, target=None, layer: LayerRef | None = None, unit: tuple[int, int] | None = None
+) -> np.ndarray:
     """The deconvnet of Zeiler & Fergus 2013: a ReLU passes the positive part of the gradient, whatever
     its forward input. Same arguments and result as guided_backprop."""
     return _rule_gradient("deconvnet", model, x, target, layer, unit)
@@ -182,8 +203,10 @@ def _gap_head(net: nn.Module) -> tuple[nn.Module, nn.Linear]:
     pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))]
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     if not pools or not linears:
-        raise ValueError("CAM needs a global-average-pool + linear head (ResNet, EfficientNet); this "
-                         "model has none: use grad_cam(model, x, target, layer) instead")
+        raise ValueError(
+            "CAM needs a global-average-pool + linear head (ResNet, EfficientNet); this "
+            "model has none: use grad_cam(model, x, target, layer) instead"
+        )
     return pools[-1], linears[-1]
 
 
@@ -209,7 +232,9 @@ def cam(model, x: torch.Tensor, target=None, upsample: bool = False) -> np.ndarr
     return _finish(maps, x, upsample)
 
 
-def grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None, upsample: bool = False) -> np.ndarray:
+def grad_cam(
+    model, x: torch.Tensor, target=None, layer: LayerRef = None, upsample: bool = False
+) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k alpha_k A_k), alpha_k = mean gradient of the class
     score over channel k of `layer`. One forward and one backward for the whole batch.
 

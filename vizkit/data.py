@@ -1,10 +1,11 @@
 """Images that install offline: natural photos from skimage, scikit-learn and matplotlib, and
 seeded composites (a recognisable object pasted onto a background) with ground-truth masks."""
+
 from __future__ import annotations
 
 import os
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 from PIL import Image
@@ -66,7 +67,7 @@ def photo_path(name: str) -> str:
     return where(file)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _photo(name: str) -> np.ndarray:
     img = to_rgb(Image.open(photo_path(name)))
     img.flags.writeable = False
@@ -116,7 +117,9 @@ def composites(n: int, seed: int = 0, size: int = 224) -> tuple[np.ndarray, np.n
     masks = np.zeros((n, size, size), bool)
     kinds = list(OBJECTS)
     for i in range(n):
-        photo_name, (left, top, right, bottom), shape, (lo, hi), label, _ = OBJECTS[kinds[rng.integers(len(kinds))]]
+        photo_name, (left, top, right, bottom), shape, (lo, hi), label, _ = OBJECTS[
+            kinds[rng.integers(len(kinds))]
+        ]
         obj = _photo(photo_name)[top:bottom, left:right]
         scale = rng.uniform(lo, hi) * size / 224 / max(obj.shape[:2])
         h, w = (min(size, max(1, round(s * scale))) for s in obj.shape[:2])
@@ -125,8 +128,8 @@ def composites(n: int, seed: int = 0, size: int = 224) -> tuple[np.ndarray, np.n
         images[i] = _background(rng, size)
         y, x = rng.integers(size - h + 1), rng.integers(size - w + 1)
         mask = _ellipse(h, w) if shape == "ellipse" else np.ones((h, w), bool)
-        images[i, y:y + h, x:x + w][mask] = obj[mask]
-        masks[i, y:y + h, x:x + w] = mask
+        images[i, y : y + h, x : x + w][mask] = obj[mask]
+        masks[i, y : y + h, x : x + w] = mask
         labels[i] = label
     return images, labels, masks
 
@@ -137,7 +140,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     side = int(min(h, w) * rng.uniform(0.4, 1.0))
     top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
-    crop = img[top:top + side, left:left + side]
+    crop = img[top : top + side, left : left + side]
     crop = crop[:, ::-1] if rng.random() < 0.5 else crop
     return resize(np.ascontiguousarray(crop), (size, size))
 
@@ -164,7 +167,7 @@ def views(names: Sequence[str], n: int, seed: int = 0, size: int = 224) -> tuple
         h, w = img.shape[:2]
         side = int(min(h, w) * rng.uniform(0.35, 1.0))
         top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
-        crop = resize(np.ascontiguousarray(img[top:top + side, left:left + side]), (size, size))
+        crop = resize(np.ascontiguousarray(img[top : top + side, left : left + side]), (size, size))
         crop = crop[:, ::-1] if rng.random() < 0.5 else crop
         gain, shift = rng.uniform(0.75, 1.25), rng.uniform(-0.25, 0.25) * 255
         mean = crop.mean()
@@ -194,21 +197,25 @@ def painting(name: str, size: int = 256, seed: int = 0) -> np.ndarray:
 def _swirls(size: int, rng: np.random.Generator) -> np.ndarray:
     from PIL import ImageDraw
 
-    palette = np.array([[18, 32, 84], [36, 70, 140], [70, 120, 190], [120, 170, 220], [230, 200, 80], [250, 235, 150]])
+    palette = np.array(
+        [[18, 32, 84], [36, 70, 140], [70, 120, 190], [120, 170, 220], [230, 200, 80], [250, 235, 150]]
+    )
     img = Image.new("RGB", (size, size), (25, 40, 95))
     pen = ImageDraw.Draw(img)
     centres = rng.uniform(0, size, (5, 2))
     spins = rng.choice([-1.0, 1.0], 5) * rng.uniform(0.5, 1.5, 5)
 
     def flow(p: np.ndarray) -> np.ndarray:
-        d = p[None] - centres                                    # (5, 2)
-        r2 = (d ** 2).sum(1, keepdims=True) + (size / 8) ** 2
+        d = p[None] - centres  # (5, 2)
+        r2 = (d**2).sum(1, keepdims=True) + (size / 8) ** 2
         v = size * (spins[:, None] * np.stack([-d[:, 1], d[:, 0]], 1) / r2).sum(0) + np.array([0.3, 0.05])
         return v / (np.linalg.norm(v) + 1e-9)
 
     for _ in range(size * 12):
         p = rng.uniform(0, size, 2)
-        bright = np.exp(-((p - centres[:2]) ** 2).sum(1).min() / (2 * (size / 10) ** 2))   # glowing near two centres
+        bright = np.exp(
+            -((p - centres[:2]) ** 2).sum(1).min() / (2 * (size / 10) ** 2)
+        )  # glowing near two centres
         k = min(len(palette) - 1, int(rng.integers(0, 4) + 3 * bright + rng.random() * 1.2))
         colour = tuple(int(c) for c in np.clip(palette[k] + rng.normal(0, 12, 3), 0, 255))
         points = [tuple(p)]
@@ -220,21 +227,33 @@ def _swirls(size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _mosaic(size: int, rng: np.random.Generator) -> np.ndarray:
-    palette = np.array([[200, 30, 40], [240, 170, 30], [30, 90, 170], [40, 140, 80], [120, 50, 140], [235, 225, 200]])
+    palette = np.array(
+        [[200, 30, 40], [240, 170, 30], [30, 90, 170], [40, 140, 80], [120, 50, 140], [235, 225, 200]]
+    )
     seeds = rng.uniform(0, size, (size // 8, 2))
     yy, xx = np.mgrid[:size, :size]
-    d = np.sqrt((yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2)     # (H, W, cells)
+    d = np.sqrt((yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2)  # (H, W, cells)
     two = np.sort(d, axis=-1)[..., :2]
     cell = d.argmin(-1)
     colours = palette[rng.integers(len(palette), size=len(seeds))] + rng.normal(0, 15, (len(seeds), 3))
     img = colours[cell] * (0.85 + 0.15 * rng.random((size, size, 1)))
-    img[two[..., 1] - two[..., 0] < max(1.5, size / 100)] = (25, 20, 20)                        # lead lines
+    img[two[..., 1] - two[..., 0] < max(1.5, size / 100)] = (25, 20, 20)  # lead lines
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _circles(size: int, rng: np.random.Generator) -> np.ndarray:
-    palette = np.array([[230, 60, 50], [250, 200, 40], [40, 80, 170], [30, 150, 110], [240, 130, 40],
-                        [120, 60, 150], [245, 240, 225], [30, 30, 40]])
+    palette = np.array(
+        [
+            [230, 60, 50],
+            [250, 200, 40],
+            [40, 80, 170],
+            [30, 150, 110],
+            [240, 130, 40],
+            [120, 60, 150],
+            [245, 240, 225],
+            [30, 30, 40],
+        ]
+    )
     n = 4
     cell = max(1, size // n)
     img = np.zeros((n * cell, n * cell, 3))
@@ -245,5 +264,5 @@ def _circles(size: int, rng: np.random.Generator) -> np.ndarray:
             rings = rng.integers(len(palette), size=6)
             ring = np.minimum((r * (3 + rng.random()) * 1.6).astype(int), 5)
             tile = palette[rings[ring]] + rng.normal(0, 8, (cell, cell, 3))
-            img[i * cell:(i + 1) * cell, j * cell:(j + 1) * cell] = tile
+            img[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = tile
     return resize(np.clip(img, 0, 255).astype(np.uint8), (size, size))

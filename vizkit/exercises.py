@@ -11,6 +11,7 @@ vizkit's implementation meanwhile, and the check cell after it calls `check`, wh
   autograder cell whose value is a number as its partial credit, so this scores 0 points
   without stopping the notebook.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,8 @@ import functools
 import inspect
 import sys
 import warnings
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +50,7 @@ def exercise(fallback: Callable) -> Callable[[Callable], Callable]:
     """Decorator for a learner's function: while it raises NotImplementedError, call `fallback` (said once).
 
     The fallback gets the call's arguments with the function's own defaults filled in."""
+
     def wrap(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
 
@@ -62,8 +65,10 @@ def exercise(fallback: Callable) -> Callable[[Callable], Callable]:
                     err.exercise = getattr(err, "exercise", None) or fn.__name__  # the innermost unsolved one
                     raise
                 if not call.announced:
-                    print(f"not done yet: {fn.__name__} is not written, so this notebook uses "
-                          f"{_name(fallback)} in its place for now.")
+                    print(
+                        f"not done yet: {fn.__name__} is not written, so this notebook uses "
+                        f"{_name(fallback)} in its place for now."
+                    )
                     call.announced = True
                 bound = signature.bind(*args, **kwargs)
                 bound.apply_defaults()
@@ -72,6 +77,7 @@ def exercise(fallback: Callable) -> Callable[[Callable], Callable]:
         call.announced = False
         call.fallback = fallback
         return call
+
     return wrap
 
 
@@ -94,8 +100,10 @@ def _describe_values(got: np.ndarray, want: np.ndarray, atol: float, rtol: float
         if not wrong.any():
             return []
         at = tuple(int(i) for i in np.argwhere(wrong)[0])
-        return [f"{int(wrong.sum())} of {want.size} entries differ; first at index {at}: "
-                f"yours {got[at].item()!r}, vizkit's {want[at].item()!r}"]
+        return [
+            f"{int(wrong.sum())} of {want.size} entries differ; first at index {at}: "
+            f"yours {got[at].item()!r}, vizkit's {want[at].item()!r}"
+        ]
     if np.iscomplexobj(got) or np.iscomplexobj(want):
         got, want = np.stack([got.real, got.imag]), np.stack([want.real, want.imag])
     got, want = got.astype(np.float64), want.astype(np.float64)
@@ -108,8 +116,10 @@ def _describe_values(got: np.ndarray, want: np.ndarray, atol: float, rtol: float
     diff = np.abs(got - want)
     at = np.unravel_index(int(diff.argmax()), diff.shape)
     where = f" at index {tuple(int(i) for i in at)}" if diff.ndim else ""
-    found = [f"{int((~close).sum())} of {want.size} values differ beyond atol={atol:g}, rtol={rtol:g}; "
-             f"the largest difference is {diff[at]:.4g}{where} (yours {got[at]:.6g}, vizkit's {want[at]:.6g})"]
+    found = [
+        f"{int((~close).sum())} of {want.size} values differ beyond atol={atol:g}, rtol={rtol:g}; "
+        f"the largest difference is {diff[at]:.4g}{where} (yours {got[at]:.6g}, vizkit's {want[at]:.6g})"
+    ]
     if np.allclose(got, -want, atol=atol, rtol=rtol):
         found.append("yours is vizkit's with the sign flipped")
     elif want.size > 1 and np.allclose(np.abs(got), np.abs(want), atol=atol, rtol=rtol):
@@ -135,8 +145,13 @@ def differences(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, pat
             return [f"{where}keys differ: yours {sorted(map(str, got))}, vizkit's {sorted(map(str, want))}"]
         return [d for k in want for d in differences(got[k], want[k], atol, rtol, f"{path}[{k!r}]")]
     arrays = (torch.Tensor, np.ndarray)
-    if isinstance(want, (list, tuple)) and isinstance(got, arrays) or isinstance(got, (list, tuple)) and isinstance(want, arrays):
-        try:   # a list of numbers against an array: compare as arrays
+    if (
+        isinstance(want, (list, tuple))
+        and isinstance(got, arrays)
+        or isinstance(got, (list, tuple))
+        and isinstance(want, arrays)
+    ):
+        try:  # a list of numbers against an array: compare as arrays
             got, want = np.asarray(_as_array(got), dtype=float), np.asarray(_as_array(want), dtype=float)
         except (TypeError, ValueError):
             return [f"{where}yours is a {type(got).__name__}, vizkit's a {type(want).__name__}"]
@@ -144,14 +159,22 @@ def differences(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, pat
         if not isinstance(got, (list, tuple)) or len(got) != len(want):
             size = len(got) if isinstance(got, (list, tuple)) else type(got).__name__
             return [f"{where}expected {len(want)} items, got {size}"]
-        return [d for i, (g, w) in enumerate(zip(got, want)) for d in differences(g, w, atol, rtol, f"{path}[{i}]")]
+        return [
+            d
+            for i, (g, w) in enumerate(zip(got, want))
+            for d in differences(g, w, atol, rtol, f"{path}[{i}]")
+        ]
     g, w = _as_array(got), _as_array(want)
     if not isinstance(w, np.ndarray) or not isinstance(g, np.ndarray):
         if isinstance(w, np.ndarray) or isinstance(g, np.ndarray):
             return [f"{where}yours is a {type(got).__name__}, vizkit's a {type(want).__name__}"]
         return [] if got == want else [f"{where}yours is {got!r}, vizkit's is {want!r}"]
     if g.shape != w.shape:
-        note = " (the same values with a size-1 axis squeezed?)" if g.squeeze().shape == w.squeeze().shape else ""
+        note = (
+            " (the same values with a size-1 axis squeezed?)"
+            if g.squeeze().shape == w.squeeze().shape
+            else ""
+        )
         return [f"{where}shape: yours {g.shape}, vizkit's {w.shape}{note}"]
     return [where + d for d in _describe_values(g, w, atol, rtol)]
 
@@ -173,8 +196,17 @@ def _snapshot(value: Any) -> Any:
     return value
 
 
-def check(yours: Callable, expected: Any, *args, hint: str = "", atol: float = 1e-5, rtol: float = 1e-4,
-          name: Optional[str] = None, against: Optional[str] = None, **kwargs) -> Optional[float]:
+def check(
+    yours: Callable,
+    expected: Any,
+    *args,
+    hint: str = "",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    name: str | None = None,
+    against: str | None = None,
+    **kwargs,
+) -> float | None:
     """Compare yours(*args, **kwargs) with `expected`: a value, or vizkit's function called the same way.
 
     name / against: how to call the two sides in messages (default: the functions' names).
@@ -193,7 +225,7 @@ def check(yours: Callable, expected: Any, *args, hint: str = "", atol: float = 1
                 print(f"warning ({w.category.__name__}): {w.message}")
 
 
-def _check(yours, expected, args, kwargs, hint, atol, rtol, name, against) -> Optional[float]:
+def _check(yours, expected, args, kwargs, hint, atol, rtol, name, against) -> float | None:
     name = name or _name(yours)
     reference = against or (_name(expected) if callable(expected) else "vizkit's result")
     reference = "vizkit's result" if "<lambda>" in reference else reference
@@ -205,15 +237,19 @@ def _check(yours, expected, args, kwargs, hint, atol, rtol, name, against) -> Op
         if not _unwritten(err):
             raise
         name = getattr(err, "exercise", None) or name
-        print(f"not done yet: {name} still raises NotImplementedError. Fill in its body where it is defined, "
-              f"run that cell, then this one. Until then the notebook uses vizkit's version, and this check scores 0.")
+        print(
+            f"not done yet: {name} still raises NotImplementedError. Fill in its body where it is defined, "
+            f"run that cell, then this one. Until then the notebook uses vizkit's version, and this check scores 0."
+        )
         return NOT_DONE
     finally:
         _checking.reset(token)
     found = differences(got, want, atol, rtol)
     if found:
         more = [f"... and {len(found) - 5} more"] if len(found) > 6 else []
-        lines = "\n".join(f"  - {d}" for d in found[:5 if more else 6] + more)
-        raise AssertionError(f"{name} differs from {reference}:\n{lines}" + (f"\nhint: {hint}" if hint else ""))
+        lines = "\n".join(f"  - {d}" for d in found[: 5 if more else 6] + more)
+        raise AssertionError(
+            f"{name} differs from {reference}:\n{lines}" + (f"\nhint: {hint}" if hint else "")
+        )
     print(f"pass: {name} agrees with {reference}.")
     return None

@@ -3,14 +3,15 @@ perceptual losses of vizkit.style, then one forward pass per image. Instance vs 
 et al. 2016/2017) and conditional instance norm for many styles in one network (Dumoulin et al. 2017).
 
 Shipped networks live in vizkit/weights/fast_style/; `python -m vizkit.fast_style` reproduces them."""
+
 from __future__ import annotations
 
 import argparse
 import functools
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -26,16 +27,29 @@ from .optvis import to_model_space
 from .style import STYLE_LAYERS, gram, target_grams
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "fast_style"  # package data
-CONTENT = "blocks.1"           # a shallow content layer, as Johnson et al.'s relu2_2: a network trained from
-                               # scratch needs a content loss that pins the layout (blocks.3.0.bn1 does not)
+CONTENT = "blocks.1"  # a shallow content layer, as Johnson et al.'s relu2_2: a network trained from
+# scratch needs a content loss that pins the layout (blocks.3.0.bn1 does not)
 HELD_OUT = ("chelsea", "grace_hopper")
-LR = 2e-3                      # Adam's learning rate for training          # never seen in training: evaluation photos
-TRAIN_PHOTOS = ("coffee", "rocket", "astronaut", "motorcycle", "china", "flower", "camera", "coins",
-                "hubble_deep_field", "immunohistochemistry", "retina", "moon")
+LR = 2e-3  # Adam's learning rate for training          # never seen in training: evaluation photos
+TRAIN_PHOTOS = (
+    "coffee",
+    "rocket",
+    "astronaut",
+    "motorcycle",
+    "china",
+    "flower",
+    "camera",
+    "coins",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "moon",
+)
 
 
 # ----------------------------------------------------------------------------------------------
 # The transformation network.
+
 
 class ConditionalInstanceNorm(nn.Module):
     """Instance norm whose scale and shift are chosen per style (or mixed: a weight per style)."""
@@ -54,19 +68,30 @@ class ConditionalInstanceNorm(nn.Module):
 class ConvLayer(nn.Module):
     """Reflection padding, convolution, normalisation ('instance', 'batch' or conditional), ReLU."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm: str = "instance",
-                 n_styles: int = 1, relu: bool = True, upsample: bool = False):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int,
+        stride: int = 1,
+        norm: str = "instance",
+        n_styles: int = 1,
+        relu: bool = True,
+        upsample: bool = False,
+    ):
         super().__init__()
         self.upsample, self.relu = upsample, relu
         self.conv = nn.Conv2d(cin, cout, kernel, stride)
         self.pad = kernel // 2
-        self.norm = {"instance": lambda: nn.InstanceNorm2d(cout, affine=True),
-                     "batch": lambda: nn.BatchNorm2d(cout),
-                     "conditional": lambda: ConditionalInstanceNorm(cout, n_styles),
-                     "none": lambda: nn.Identity()}[norm]()
+        self.norm = {
+            "instance": lambda: nn.InstanceNorm2d(cout, affine=True),
+            "batch": lambda: nn.BatchNorm2d(cout),
+            "conditional": lambda: ConditionalInstanceNorm(cout, n_styles),
+            "none": lambda: nn.Identity(),
+        }[norm]()
 
-    def forward(self, x: torch.Tensor, mix: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if self.upsample:   # resize, then convolve: no checkerboard artefacts of transposed convs
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        if self.upsample:  # resize, then convolve: no checkerboard artefacts of transposed convs
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         x = self.conv(F.pad(x, [self.pad] * 4, mode="reflect"))
         x = self.norm(x, mix) if isinstance(self.norm, ConditionalInstanceNorm) else self.norm(x)
@@ -74,7 +99,7 @@ class ConvLayer(nn.Module):
 
 
 class TransformerNet(nn.Module):
-    """Johnson et al.'s image transformation network, slimmed: 3x3 .. 9x9 convs, two stride-2
+    """The layout of Johnson et al.'s transformation network, slimmed: 3x3 .. 9x9 convs, two stride-2
     downsamplings, residual blocks, two resize-convolution upsamplings, reflection padding.
 
     Takes and returns Nx3xHxW pixels in [0, 1] (a sigmoid bounds the output).
@@ -82,37 +107,53 @@ class TransformerNet(nn.Module):
     norm: 'instance', 'batch' or 'conditional' (n_styles styles in one network).
     """
 
-    def __init__(self, widths: Sequence[int] = (16, 32, 64), blocks: int = 3, norm: str = "instance",
-                 n_styles: int = 1):
+    def __init__(
+        self, widths: Sequence[int] = (16, 32, 64), blocks: int = 3, norm: str = "instance", n_styles: int = 1
+    ):
         super().__init__()
         a, b, c = widths
         self.config = {"widths": list(widths), "blocks": blocks, "norm": norm, "n_styles": n_styles}
         self.n_styles = n_styles
         kw = {"norm": norm, "n_styles": n_styles}
-        self.down = nn.ModuleList([ConvLayer(3, a, 9, **kw), ConvLayer(a, b, 3, 2, **kw), ConvLayer(b, c, 3, 2, **kw)])
-        self.res = nn.ModuleList([nn.ModuleList([ConvLayer(c, c, 3, **kw), ConvLayer(c, c, 3, relu=False, **kw)])
-                                  for _ in range(blocks)])
-        self.up = nn.ModuleList([ConvLayer(c, b, 3, upsample=True, **kw), ConvLayer(b, a, 3, upsample=True, **kw),
-                                 ConvLayer(a, 3, 9, norm="none", relu=False)])
+        self.down = nn.ModuleList(
+            [ConvLayer(3, a, 9, **kw), ConvLayer(a, b, 3, 2, **kw), ConvLayer(b, c, 3, 2, **kw)]
+        )
+        self.res = nn.ModuleList(
+            [
+                nn.ModuleList([ConvLayer(c, c, 3, **kw), ConvLayer(c, c, 3, relu=False, **kw)])
+                for _ in range(blocks)
+            ]
+        )
+        self.up = nn.ModuleList(
+            [
+                ConvLayer(c, b, 3, upsample=True, **kw),
+                ConvLayer(b, a, 3, upsample=True, **kw),
+                ConvLayer(a, 3, 9, norm="none", relu=False),
+            ]
+        )
 
-    def forward(self, x: torch.Tensor, style: Union[int, Sequence[float], torch.Tensor, None] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, style: int | Sequence[float] | torch.Tensor | None = None
+    ) -> torch.Tensor:
         """x: Nx3xHxW pixels in [0, 1]; style (multi-style networks): an index, or weights per style."""
         mix = self._mix(style, x)
         h, w = x.shape[-2:]
-        y = F.pad(x, [0, (-w) % 4, 0, (-h) % 4], mode="reflect")    # any size: pad to a multiple of 4
+        y = F.pad(x, [0, (-w) % 4, 0, (-h) % 4], mode="reflect")  # any size: pad to a multiple of 4
         for layer in self.down:
             y = layer(y, mix)
         for first, second in self.res:
             y = y + second(first(y, mix), mix)
         for layer in self.up:
             y = layer(y, mix)
-        return torch.sigmoid(y[..., :h, :w])    # pixels in (0, 1): no saturated blobs to chase
+        return torch.sigmoid(y[..., :h, :w])  # pixels in (0, 1): no saturated blobs to chase
 
-    def _mix(self, style, x: torch.Tensor) -> Optional[torch.Tensor]:
+    def _mix(self, style, x: torch.Tensor) -> torch.Tensor | None:
         if self.n_styles == 1 and style is None:
             return torch.ones(x.shape[0], 1, device=x.device)
         if style is None:
-            raise ValueError(f"this network holds {self.n_styles} styles: pass style= an index or {self.n_styles} weights")
+            raise ValueError(
+                f"this network holds {self.n_styles} styles: pass style= an index or {self.n_styles} weights"
+            )
         if isinstance(style, int):
             if not 0 <= style < self.n_styles:
                 raise ValueError(f"style index {style} out of range 0..{self.n_styles - 1}")
@@ -122,11 +163,12 @@ class TransformerNet(nn.Module):
             if w.shape[-1] != self.n_styles:
                 raise ValueError(f"got {w.shape[-1]} style weights for a network of {self.n_styles} styles")
         w = w.to(x.device)
-        return (w if w.ndim == 2 else w.expand(x.shape[0], -1))
+        return w if w.ndim == 2 else w.expand(x.shape[0], -1)
 
 
 # ----------------------------------------------------------------------------------------------
 # Training.
+
 
 def content_batches(size: int, batch: int, seed: int = 0, photos: Sequence[str] = TRAIN_PHOTOS):
     """Endless batches of augmented crops (random scale, position, flip) of the training photos, Nx3xSxS in [0, 1]."""
@@ -138,14 +180,21 @@ def content_batches(size: int, batch: int, seed: int = 0, photos: Sequence[str] 
             img = imgs[rng.integers(len(imgs))]
             side = int(rng.uniform(0.3, 1.0) * min(img.shape[:2]))
             top, left = rng.integers(img.shape[0] - side + 1), rng.integers(img.shape[1] - side + 1)
-            crop = resize(np.ascontiguousarray(img[top:top + side, left:left + side]), (size, size))
+            crop = resize(np.ascontiguousarray(img[top : top + side, left : left + side]), (size, size))
             out[i] = crop[:, ::-1] if rng.random() < 0.5 else crop
         yield torch.from_numpy(out).permute(0, 3, 1, 2).float().div(255)
 
 
-def perceptual_loss(model, net_out: torch.Tensor, content: torch.Tensor, grams: list[dict[str, torch.Tensor]],
-                    style_idx: torch.Tensor, style_weight: float, tv: float,
-                    content_layer: str = CONTENT) -> tuple[torch.Tensor, float, float]:
+def perceptual_loss(
+    model,
+    net_out: torch.Tensor,
+    content: torch.Tensor,
+    grams: list[dict[str, torch.Tensor]],
+    style_idx: torch.Tensor,
+    style_weight: float,
+    tv: float,
+    content_layer: str = CONTENT,
+) -> tuple[torch.Tensor, float, float]:
     """Johnson et al.'s loss on a batch: content (relative, at content_layer) + style (Grams) + TV.
 
     The TV term here is the mean squared neighbour difference over pixels *and* channels of the batch
@@ -156,7 +205,7 @@ def perceptual_loss(model, net_out: torch.Tensor, content: torch.Tensor, grams: 
     layers = list(dict.fromkeys(list(STYLE_LAYERS) + [content_layer]))
     net = as_net(model)
     with record(net, layers) as rec:
-        with torch.no_grad():                     # the target needs no graph
+        with torch.no_grad():  # the target needs no graph
             net(to_model_space(model, content))
         target = rec[content_layer]
         rec.clear()
@@ -164,18 +213,32 @@ def perceptual_loss(model, net_out: torch.Tensor, content: torch.Tensor, grams: 
         c = ((rec[content_layer] - target).pow(2).flatten(1).sum(1) / target.pow(2).flatten(1).sum(1)).mean()
         s = 0.0
         for name in STYLE_LAYERS:
-            g = gram(rec[name])                                               # (N, C, C)
-            t = torch.cat([grams[k][name] for k in style_idx.tolist()])      # (N, C, C)
+            g = gram(rec[name])  # (N, C, C)
+            t = torch.cat([grams[k][name] for k in style_idx.tolist()])  # (N, C, C)
             s = s + (g - t).pow(2).mean()
         smooth = net_out.diff(dim=-2).pow(2).mean() + net_out.diff(dim=-1).pow(2).mean()
     return c + style_weight * s + tv * smooth, c.item(), float(s.detach())
 
 
-def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 1200, batch: int = 4, size: int = 128,
-                     style_weight: float = 0.5, tv: float = 10.0, lr: float = LR, norm: str = "instance",
-                     widths: Sequence[int] = (16, 32, 64), blocks: int = 3, style_size: int = 256, seed: int = 0,
-                     checkpoint: Optional[Union[str, Path]] = None, every: int = 100, progress: bool = True,
-                     log: Optional[Callable[[int, float, float], None]] = None) -> TransformerNet:
+def train_fast_style(
+    model,
+    styles: Sequence[np.ndarray],
+    steps: int = 1200,
+    batch: int = 4,
+    size: int = 128,
+    style_weight: float = 0.5,
+    tv: float = 10.0,
+    lr: float = LR,
+    norm: str = "instance",
+    widths: Sequence[int] = (16, 32, 64),
+    blocks: int = 3,
+    style_size: int = 256,
+    seed: int = 0,
+    checkpoint: str | Path | None = None,
+    every: int = 100,
+    progress: bool = True,
+    log: Callable[[int, float, float], None] | None = None,
+) -> TransformerNet:
     """Train a TransformerNet for one style (or several: a conditional-instance-norm network).
 
     styles: HxWx3 images (resized so the shorter side is style_size); content: augmented crops of
@@ -187,7 +250,7 @@ def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 1200, bat
     if n > 1 and norm != "instance":
         raise ValueError(f"several styles need conditional instance norm; norm={norm!r} is for one style")
     dev = model_device(model)
-    with torch.random.fork_rng(devices=[]):          # seeded, without touching the caller's random state
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random state
         torch.manual_seed(seed)
         net = TransformerNet(widths, blocks, "conditional" if n > 1 else norm, n).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -198,7 +261,7 @@ def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 1200, bat
         net.load_state_dict(state["net"]), opt.load_state_dict(state["opt"])
         start = int(state["step"])
     batches = content_batches(size, batch, seed)
-    for _ in range(start):       # the same content batches as an uninterrupted run
+    for _ in range(start):  # the same content batches as an uninterrupted run
         next(batches)
     with frozen(model):
         grams = [target_grams(model, [s], list(STYLE_LAYERS), size=style_size) for s in styles]
@@ -217,13 +280,21 @@ def train_fast_style(model, styles: Sequence[np.ndarray], steps: int = 1200, bat
             if step % 10 == 0:
                 bar.set_postfix(content=f"{c:.3f}", style=f"{s:.3f}")
             if checkpoint and ((step + 1) % every == 0 or step + 1 == steps):
-                torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step + 1,
-                            "config": net.config}, checkpoint)
+                torch.save(
+                    {
+                        "net": net.state_dict(),
+                        "opt": opt.state_dict(),
+                        "step": step + 1,
+                        "config": net.config,
+                    },
+                    checkpoint,
+                )
     return net.eval()
 
 
 # ----------------------------------------------------------------------------------------------
 # Shipped networks.
+
 
 def fast_style_names() -> list[str]:
     """Names of the shipped networks (vizkit/weights/fast_style/*.pt), usable as stylize(img, style=name)."""
@@ -238,7 +309,7 @@ def load_fast_style(name: str) -> TransformerNet:
     return net.eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shipped_state(name: str) -> dict:
     """The file of a shipped network, read once per process."""
     path = WEIGHTS_DIR / f"{name}.pt"
@@ -259,7 +330,9 @@ def style_names_of(name: str) -> list[str]:
 
 
 @torch.no_grad()
-def stylize(img: np.ndarray, style: Union[str, TransformerNet], mix: Union[int, Sequence[float], None] = None) -> np.ndarray:
+def stylize(
+    img: np.ndarray, style: str | TransformerNet, mix: int | Sequence[float] | None = None
+) -> np.ndarray:
     """Stylise an image (HxWx3 uint8 or float in [0, 1], grayscale, PIL; see images.ACCEPTED) with one
     forward pass: an HxWx3 float array in [0, 1].
 
@@ -283,7 +356,7 @@ def style_image(name: str, size: int = 256) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # The training command: python -m vizkit.fast_style [NAME ...]
 
-RECIPES = {   # name -> styles and training settings of each shipped network
+RECIPES = {  # name -> styles and training settings of each shipped network
     "swirls": {"styles": ["swirls"]},
     "mosaic": {"styles": ["mosaic"]},
     "circles": {"styles": ["circles"]},
@@ -291,12 +364,18 @@ RECIPES = {   # name -> styles and training settings of each shipped network
 }
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     from .models import load_model
 
-    parser = argparse.ArgumentParser(description="Train the shipped fast-style networks (vizkit/weights/fast_style/).")
-    parser.add_argument("names", nargs="*", default=list(RECIPES), help=f"which networks (default: all of {list(RECIPES)})")
-    parser.add_argument("--steps", type=int, default=1200, help="steps for a single-style network (multi: twice)")
+    parser = argparse.ArgumentParser(
+        description="Train the shipped fast-style networks (vizkit/weights/fast_style/)."
+    )
+    parser.add_argument(
+        "names", nargs="*", default=list(RECIPES), help=f"which networks (default: all of {list(RECIPES)})"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=1200, help="steps for a single-style network (multi: twice)"
+    )
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=128, help="side of the content crops")
     parser.add_argument("--style-weight", type=float, default=0.5)
@@ -311,19 +390,38 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         steps = args.steps * recipe.get("steps_factor", 1)
         styles = [style_image(s) for s in recipe["styles"]]
         start = time.perf_counter()
-        net = train_fast_style(model, styles, steps=steps, batch=args.batch, size=args.size,
-                               style_weight=args.style_weight, tv=args.tv, checkpoint=args.out / f"{name}.ckpt")
+        net = train_fast_style(
+            model,
+            styles,
+            steps=steps,
+            batch=args.batch,
+            size=args.size,
+            style_weight=args.style_weight,
+            tv=args.tv,
+            checkpoint=args.out / f"{name}.ckpt",
+        )
         minutes = (time.perf_counter() - start) / 60
-        torch.save({"net": {k: v.half() for k, v in net.state_dict().items()}, "config": net.config},
-                   args.out / f"{name}.pt")
+        torch.save(
+            {"net": {k: v.half() for k, v in net.state_dict().items()}, "config": net.config},
+            args.out / f"{name}.pt",
+        )
         (args.out / f"{name}.ckpt").unlink()
         record_ = json.loads(record_path.read_text()) if record_path.exists() else {}
-        record_[name] = {"styles": recipe["styles"], "steps": steps, "batch": args.batch, "crop": args.size,
-                         "style_weight": args.style_weight, "tv": args.tv, "lr": LR, "seed": 0,
-                         "params": sum(p.numel() for p in net.parameters()),
-                         "minutes_this_run": round(minutes, 1), "threads": torch.get_num_threads(),
-                         "command": f"python -m vizkit.fast_style {name} --steps {args.steps} --batch {args.batch} "
-                                    f"--size {args.size} --style-weight {args.style_weight} --tv {args.tv}"}
+        record_[name] = {
+            "styles": recipe["styles"],
+            "steps": steps,
+            "batch": args.batch,
+            "crop": args.size,
+            "style_weight": args.style_weight,
+            "tv": args.tv,
+            "lr": LR,
+            "seed": 0,
+            "params": sum(p.numel() for p in net.parameters()),
+            "minutes_this_run": round(minutes, 1),
+            "threads": torch.get_num_threads(),
+            "command": f"python -m vizkit.fast_style {name} --steps {args.steps} --batch {args.batch} "
+            f"--size {args.size} --style-weight {args.style_weight} --tv {args.tv}",
+        }
         record_path.write_text(json.dumps(record_, indent=2) + "\n")
         print(f"{name}: {steps} steps in {minutes:.1f} min -> {args.out / (name + '.pt')}")
 

@@ -1,9 +1,10 @@
 """Scoped hooks and model changes: record activations and gradients, swap modules, patch the
 ReLU backward rule, freeze a model. Every context manager puts the model back exactly, even on error."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ from torch.overrides import TorchFunctionMode
 
 from .layers import as_net, get_layer, resolve_name
 
-LayerRef = Union[str, nn.Module]
+LayerRef = str | nn.Module
 
 
 class Recording:
@@ -34,7 +35,8 @@ class Recording:
             raise RuntimeError(
                 f"no gradient was recorded at {name!r}: call backward() inside the `with record(..., "
                 "grads=True)` block, with gradients enabled (not under torch.no_grad()) and an input "
-                "or parameters that require grad")
+                "or parameters that require grad"
+            )
         return self._grads[name][call]
 
     def calls(self, name: str) -> list[torch.Tensor]:
@@ -52,18 +54,21 @@ class Recording:
             raise KeyError(f"{name!r} was not recorded; recorded layers: {self.names}")
         count = len(self._outputs[name])
         if count == 0:
-            raise RuntimeError(f"layer {name!r} did not run: call the model inside the `with` block, "
-                               "and check that the layer is used by the model's forward pass")
+            raise RuntimeError(
+                f"layer {name!r} did not run: call the model inside the `with` block, "
+                "and check that the layer is used by the model's forward pass"
+            )
         if count > 1:
             raise RuntimeError(
                 f"layer {name!r} ran {count} times in one forward pass (a module used twice, like the "
                 "ReLU of torchvision's BasicBlock), so its output is ambiguous; record a layer that runs "
-                "once (its parent block, for example) or read .calls(name)")
+                "once (its parent block, for example) or read .calls(name)"
+            )
         return 0
 
 
 @contextmanager
-def record(model, layers: Union[LayerRef, Sequence[LayerRef]], grads: bool = False) -> Iterator[Recording]:
+def record(model, layers: LayerRef | Sequence[LayerRef], grads: bool = False) -> Iterator[Recording]:
     """Record the outputs (and, with grads=True, their gradients) of `layers` while in the block.
 
     Each recorded output is the tensor the layer produced; the rest of the network gets a copy,
@@ -88,20 +93,25 @@ def record(model, layers: Union[LayerRef, Sequence[LayerRef]], grads: bool = Fal
 def _recorder(rec: Recording, name: str, grads: bool) -> Callable:
     def hook(module, inputs, output):
         if not isinstance(output, torch.Tensor):
-            raise TypeError(f"layer {name!r} returns {type(output).__name__}, not a tensor; "
-                            "record one of its submodules instead")
+            raise TypeError(
+                f"layer {name!r} returns {type(output).__name__}, not a tensor; "
+                "record one of its submodules instead"
+            )
         call = len(rec._outputs[name])
         rec._outputs[name].append(output)
         if grads and output.requires_grad:
+
             def save(grad, call=call):
                 rec._grads[name][call] = grad
+
             output.register_hook(save)
         return output.clone()  # downstream in-place ops modify the copy, never the recorded tensor
+
     return hook
 
 
 @contextmanager
-def swap_modules(model, replace: Callable[[str, nn.Module], Optional[nn.Module]]) -> Iterator[list[str]]:
+def swap_modules(model, replace: Callable[[str, nn.Module], nn.Module | None]) -> Iterator[list[str]]:
     """Replace submodules while in the block: replace(name, module) returns a module or None (keep).
 
     A module registered in several places (used twice) gets one shared replacement, as before.
@@ -174,11 +184,21 @@ class RuleReLU(nn.Module):
 
 
 # Activations whose backward rule has no guided/deconvnet form here: swapping them would be silent.
-NON_RELU_ACTIVATIONS = (nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish, nn.ELU, nn.LeakyReLU, nn.PReLU,
-                        nn.SELU, nn.CELU, nn.Softplus)
+NON_RELU_ACTIVATIONS = (
+    nn.SiLU,
+    nn.GELU,
+    nn.Hardswish,
+    nn.Mish,
+    nn.ELU,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.SELU,
+    nn.CELU,
+    nn.Softplus,
+)
 
 
-def _relu_upper(module: nn.Module) -> Optional[float]:
+def _relu_upper(module: nn.Module) -> float | None:
     """inf for a ReLU, 6 for a ReLU6 (or Hardtanh(0, 6)), None for anything else."""
     if isinstance(module, nn.ReLU):
         return float("inf")
@@ -198,20 +218,27 @@ def relu_rule(model, rule: str) -> Iterator[list[str]]:
     """
     backward_rule(torch.zeros(1), torch.zeros(1), 1.0, rule)  # validates `rule` up front
     net = as_net(model)
-    others = [f"{type(m).__name__} at {name!r}" for name, m in net.named_modules()
-              if isinstance(m, NON_RELU_ACTIVATIONS)]
+    others = [
+        f"{type(m).__name__} at {name!r}"
+        for name, m in net.named_modules()
+        if isinstance(m, NON_RELU_ACTIVATIONS)
+    ]
     if others:
-        raise ValueError(f"the {rule!r} rule is defined for ReLU-like units only; this model also has "
-                         f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}")
+        raise ValueError(
+            f"the {rule!r} rule is defined for ReLU-like units only; this model also has "
+            f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}"
+        )
 
-    def replace(name: str, module: nn.Module) -> Optional[nn.Module]:
+    def replace(name: str, module: nn.Module) -> nn.Module | None:
         upper = _relu_upper(module)
         return None if upper is None else RuleReLU(upper, rule)
 
     with swap_modules(net, replace) as names:
         if not names:
-            raise ValueError("no nn.ReLU / nn.ReLU6 modules found: if forward() calls F.relu or "
-                             "torch.relu directly, module swapping cannot see it; use modules")
+            raise ValueError(
+                "no nn.ReLU / nn.ReLU6 modules found: if forward() calls F.relu or "
+                "torch.relu directly, module swapping cannot see it; use modules"
+            )
         with _FunctionalReLUGuard(rule):
             yield names
 
@@ -222,15 +249,26 @@ class _FunctionalReLUGuard(TorchFunctionMode):
     def __init__(self, rule: str):
         super().__init__()
         self.rule = rule
-        self.flagged = {F.relu, F.relu_, torch.relu, torch.relu_, F.relu6, F.hardtanh, F.hardtanh_,
-                        torch.Tensor.relu, torch.Tensor.relu_}
+        self.flagged = {
+            F.relu,
+            F.relu_,
+            torch.relu,
+            torch.relu_,
+            F.relu6,
+            F.hardtanh,
+            F.hardtanh_,
+            torch.Tensor.relu,
+            torch.Tensor.relu_,
+        }
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in self.flagged:
-            raise ValueError(f"{getattr(func, '__name__', func)} was called as a function inside "
-                             f"relu_rule({self.rule!r}): module swapping cannot patch a functional "
-                             "ReLU (F.relu in a forward()), so its backward rule would stay the plain "
-                             "one. Use nn.ReLU modules, or run this outside the relu_rule block.")
+            raise ValueError(
+                f"{getattr(func, '__name__', func)} was called as a function inside "
+                f"relu_rule({self.rule!r}): module swapping cannot patch a functional "
+                "ReLU (F.relu in a forward()), so its backward rule would stay the plain "
+                "one. Use nn.ReLU modules, or run this outside the relu_rule block."
+            )
         return func(*args, **(kwargs or {}))
 
 
@@ -266,5 +304,10 @@ def frozen(model) -> Iterator[nn.Module]:
 def count_hooks(model) -> int:
     """Number of forward/backward hooks registered on the model's modules (0 after vizkit is done)."""
     net = as_net(model)
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-               + len(getattr(m, "_backward_pre_hooks", {})) for m in net.modules())
+    return sum(
+        len(m._forward_hooks)
+        + len(m._forward_pre_hooks)
+        + len(m._backward_hooks)
+        + len(getattr(m, "_backward_pre_hooks", {}))
+        for m in net.modules()
+    )

@@ -1,17 +1,19 @@
 """Image conversion: anything a learner might hold -> an RGB uint8 array, plus resize and crop."""
+
 from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image
 
-ImageLike = Union[np.ndarray, Image.Image, str, PathLike]
+ImageLike = np.ndarray | Image.Image | str | PathLike
 
-ACCEPTED = ("an HxWx3 RGB or HxWx4 RGBA array, an HxW grayscale array (uint8 in [0, 255] "
-            "or float in [0, 1]), a PIL image, or a path to an image file")
+ACCEPTED = (
+    "an HxWx3 RGB or HxWx4 RGBA array, an HxW grayscale array (uint8 in [0, 255] "
+    "or float in [0, 1]), a PIL image, or a path to an image file"
+)
 
 
 def to_rgb(img: ImageLike) -> np.ndarray:
@@ -24,23 +26,28 @@ def to_rgb(img: ImageLike) -> np.ndarray:
     if isinstance(img, Image.Image):
         return np.asarray(img.convert("RGB")).copy()
     if hasattr(img, "detach"):  # a torch tensor: say what to do instead of guessing its layout
-        raise TypeError("to_rgb takes images, not tensors; use model.deprocess(x) to turn a "
-                        f"model input back into an image. Accepted: {ACCEPTED}.")
+        raise TypeError(
+            "to_rgb takes images, not tensors; use model.deprocess(x) to turn a "
+            f"model input back into an image. Accepted: {ACCEPTED}."
+        )
     arr = np.asarray(img)
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
-        raise ValueError(f"got an array of shape {arr.shape}; expected {ACCEPTED}. "
-                         "A channels-first 3xHxW array needs arr.transpose(1, 2, 0).")
+        raise ValueError(
+            f"got an array of shape {arr.shape}; expected {ACCEPTED}. "
+            "A channels-first 3xHxW array needs arr.transpose(1, 2, 0)."
+        )
     arr = arr[..., :3]
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     if np.issubdtype(arr.dtype, np.floating):
         if arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
-            raise ValueError(f"float images must lie in [0, 1]; got values in "
-                             f"[{arr.min():.3g}, {arr.max():.3g}]")
+            raise ValueError(
+                f"float images must lie in [0, 1]; got values in [{arr.min():.3g}, {arr.max():.3g}]"
+            )
         return np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
     if arr.dtype == bool or np.issubdtype(arr.dtype, np.integer):
         if arr.min() < 0 or arr.max() > 255:
@@ -49,7 +56,7 @@ def to_rgb(img: ImageLike) -> np.ndarray:
     raise TypeError(f"unsupported dtype {arr.dtype}; expected {ACCEPTED}")
 
 
-def resize(img: np.ndarray, size: Union[int, tuple[int, int]]) -> np.ndarray:
+def resize(img: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Resize an HxWx3 uint8 image: size an int (the shorter side, aspect kept) or (H, W)."""
     h, w = img.shape[:2]
     if isinstance(size, int):
@@ -78,4 +85,4 @@ def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     if min(h, w) < size:
         raise ValueError(f"cannot crop {size} x {size} from a {h} x {w} image")
     top, left = (h - size) // 2, (w - size) // 2
-    return img[top:top + size, left:left + size]
+    return img[top : top + size, left : left + size]

@@ -1,8 +1,8 @@
 """Find layers by name and check model inputs; shared by every method in vizkit."""
+
 from __future__ import annotations
 
 import difflib
-from typing import Union
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ def layer_names(model) -> list[str]:
     return [name for name, _ in as_net(model).named_modules() if name]
 
 
-def get_layer(model, layer: Union[str, nn.Module]) -> nn.Module:
+def get_layer(model, layer: str | nn.Module) -> nn.Module:
     """The submodule called `layer` (or `layer` itself if it is a module of the model)."""
     net = as_net(model)
     if isinstance(layer, nn.Module):
@@ -47,7 +47,7 @@ def layer_name(model, layer: nn.Module) -> str:
     raise ValueError(f"{type(layer).__name__} module is not part of this model")
 
 
-def resolve_name(model, layer: Union[str, nn.Module]) -> str:
+def resolve_name(model, layer: str | nn.Module) -> str:
     """The registered name of `layer` (a name or a module of the model), checked to exist."""
     if isinstance(layer, nn.Module):
         return layer_name(model, layer)
@@ -58,13 +58,17 @@ def resolve_name(model, layer: Union[str, nn.Module]) -> str:
 def check_batch(x: torch.Tensor) -> torch.Tensor:
     """Return x as an Nx3xHxW float tensor; a 3xHxW tensor gains the batch axis, anything else errors."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a tensor of shape Nx3xHxW, got {type(x).__name__}; "
-                        "use model.preprocess(img) to turn an image into one")
+        raise TypeError(
+            f"expected a tensor of shape Nx3xHxW, got {type(x).__name__}; "
+            "use model.preprocess(img) to turn an image into one"
+        )
     if x.ndim == 3 and x.shape[0] == 3:
         x = x.unsqueeze(0)
     elif x.ndim == 3 and x.shape[-1] == 3:
-        raise ValueError(f"got an HxWx3 tensor {tuple(x.shape)}; use model.preprocess(img) or "
-                         "x.permute(2, 0, 1).unsqueeze(0) for a 1x3xHxW batch")
+        raise ValueError(
+            f"got an HxWx3 tensor {tuple(x.shape)}; use model.preprocess(img) or "
+            "x.permute(2, 0, 1).unsqueeze(0) for a 1x3xHxW batch"
+        )
     if x.ndim != 4:
         raise ValueError(f"expected a tensor of shape Nx3xHxW (or 3xHxW), got {tuple(x.shape)}")
     if x.shape[1] != 3:

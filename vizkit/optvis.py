@@ -5,11 +5,12 @@ Objectives, transforms, projections and image parameterisations are small pieces
 `ascent`, and so are feature inversion, texture synthesis and style transfer (vizkit.style).
 All images are Nx3xHxW tensors in the model's input space (normalised) unless a docstring says otherwise.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +20,9 @@ from .attribution import Target, _class_score, _fixed_targets, class_index, targ
 from .hooks import LayerRef, Recording, frozen, record
 from .layers import channels_last, model_device, on_model_device, resolve_name
 
-
 # ----------------------------------------------------------------------------------------------
 # Pixel space of a model: what [0, 1] pixels look like after its normalisation.
+
 
 def input_stats(model) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, std) as 1x3x1x1 tensors: a vizkit Model's normalisation, (0, 1) for a plain nn.Module."""
@@ -56,6 +57,7 @@ def round_to_8bit(model, x: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # Objectives: what to maximise. They add, subtract and scale: class_score(t) - 1e-3 * l2().
 
+
 @dataclass
 class Forward:
     """What an objective sees: the model, the recorded layers, the logits and the image before transforms."""
@@ -69,22 +71,26 @@ class Forward:
 class Objective:
     """A scalar to maximise, fn(Forward) -> 0-d tensor, reading the outputs of `layers`."""
 
-    def __init__(self, fn: Callable[[Forward], torch.Tensor], layers: Sequence[LayerRef] = (), name: str = ""):
+    def __init__(
+        self, fn: Callable[[Forward], torch.Tensor], layers: Sequence[LayerRef] = (), name: str = ""
+    ):
         self.fn, self.layers, self.name = fn, list(layers), name or getattr(fn, "__name__", "objective")
 
     def __call__(self, f: Forward) -> torch.Tensor:
         return self.fn(f)
 
-    def __add__(self, other: "Objective") -> "Objective":
-        return Objective(lambda f: self(f) + other(f), self.layers + other.layers, f"{self.name} + {other.name}")
+    def __add__(self, other: Objective) -> Objective:
+        return Objective(
+            lambda f: self(f) + other(f), self.layers + other.layers, f"{self.name} + {other.name}"
+        )
 
-    def __neg__(self) -> "Objective":
+    def __neg__(self) -> Objective:
         return Objective(lambda f: -self(f), self.layers, f"-({self.name})")
 
-    def __sub__(self, other: "Objective") -> "Objective":
+    def __sub__(self, other: Objective) -> Objective:
         return self + (-other)
 
-    def __mul__(self, k: float) -> "Objective":
+    def __mul__(self, k: float) -> Objective:
         return Objective(lambda f: k * self(f), self.layers, f"{k:g} * {self.name}")
 
     __rmul__ = __mul__
@@ -93,27 +99,33 @@ class Objective:
         return f"Objective({self.name})"
 
 
-def class_score(target: Union[Target, Sequence[Target]]) -> Objective:
+def class_score(target: Target | Sequence[Target]) -> Objective:
     """The unnormalised score (logit) of `target`, summed over the batch (one target or one per image)."""
     return Objective(lambda f: _class_score(f.model, f.logits, target), name=f"class_score({target!r})")
 
 
-def log_probability(target: Union[Target, Sequence[Target]]) -> Objective:
+def log_probability(target: Target | Sequence[Target]) -> Objective:
     """log p(target): raising it also lowers the other classes (minus the cross-entropy loss)."""
-    return Objective(lambda f: -F.cross_entropy(f.logits, targets(f.model, target, f.logits), reduction="sum"),
-                     name=f"log_probability({target!r})")
+    return Objective(
+        lambda f: -F.cross_entropy(f.logits, targets(f.model, target, f.logits), reduction="sum"),
+        name=f"log_probability({target!r})",
+    )
 
 
 def channel(layer: LayerRef, c: int) -> Objective:
     """Mean activation of channel c of `layer` over all positions (a feature detector as a whole)."""
-    return Objective(lambda f: f.rec[_name(f, layer)][:, c].mean((-2, -1)).sum(), [layer], f"channel({layer!r}, {c})")
+    return Objective(
+        lambda f: f.rec[_name(f, layer)][:, c].mean((-2, -1)).sum(), [layer], f"channel({layer!r}, {c})"
+    )
 
 
-def neuron(layer: LayerRef, c: int, y: Optional[int] = None, x: Optional[int] = None) -> Objective:
+def neuron(layer: LayerRef, c: int, y: int | None = None, x: int | None = None) -> Objective:
     """Activation of one unit: channel c of `layer` at position (y, x) (default: the centre)."""
+
     def fn(f: Forward) -> torch.Tensor:
         a = f.rec[_name(f, layer)][:, c]
         return a[:, a.shape[1] // 2 if y is None else y, a.shape[2] // 2 if x is None else x].sum()
+
     return Objective(fn, [layer], f"neuron({layer!r}, {c})")
 
 
@@ -126,10 +138,12 @@ def guide(layer: LayerRef, guide_acts: torch.Tensor) -> Objective:
     """Guided DeepDream: at each position, the best dot product with any feature vector of a guide.
 
     guide_acts: the layer's output for the guide image, 1xCxhxw."""
-    g = guide_acts.detach().flatten(2)[0]                                         # (C, hw)
+    g = guide_acts.detach().flatten(2)[0]  # (C, hw)
+
     def fn(f: Forward) -> torch.Tensor:
-        a = f.rec[_name(f, layer)].flatten(2)                                     # (N, C, HW)
+        a = f.rec[_name(f, layer)].flatten(2)  # (N, C, HW)
         return torch.einsum("nci,cj->nij", a, g.to(a)).amax(-1).sum()
+
     return Objective(fn, [layer], f"guide({layer!r})")
 
 
@@ -140,11 +154,13 @@ def l2() -> Objective:
 
 def total_variation(power: float = 1.0) -> Objective:
     """Total variation of the image: sum of |neighbour differences|^power. Subtract it as a smoothness prior."""
+
     def fn(f: Forward) -> torch.Tensor:
         dy, dx = f.x.diff(dim=-2), f.x.diff(dim=-1)
         if power == 2.0:
             return dy.pow(2).sum() + dx.pow(2).sum()
         return (dy[..., :, :-1].pow(2) + dx[..., :-1, :].pow(2) + 1e-8).pow(power / 2).sum()
+
     return Objective(fn, name="total_variation")
 
 
@@ -160,9 +176,11 @@ Transform = Callable[[torch.Tensor], torch.Tensor]
 
 def jitter(d: int) -> Transform:
     """Roll the image by a random shift of up to d pixels in each direction (wraps around)."""
+
     def fn(x: torch.Tensor) -> torch.Tensor:
         dy, dx = (int(v) for v in torch.randint(-d, d + 1, (2,)))
         return x.roll((dy, dx), dims=(-2, -1))
+
     return fn
 
 
@@ -173,66 +191,82 @@ def pad(w: int, mode: str = "reflect") -> Transform:
 
 def random_scale(scales: Sequence[float]) -> Transform:
     """Resize by a factor drawn from `scales` (bilinear)."""
+
     def fn(x: torch.Tensor) -> torch.Tensor:
         s = scales[int(torch.randint(len(scales), (1,)))]
         return F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False) if s != 1 else x
+
     return fn
 
 
 def random_rotate(degrees: float) -> Transform:
     """Rotate by an angle drawn uniformly from [-degrees, degrees] (bilinear, border pixels repeated)."""
+
     def fn(x: torch.Tensor) -> torch.Tensor:
         a = math.radians(float(torch.empty(1).uniform_(-degrees, degrees)))
-        theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], device=x.device)
+        theta = torch.tensor(
+            [[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], device=x.device
+        )
         grid = F.affine_grid(theta.expand(x.shape[0], 2, 3).to(x.dtype), list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
     return fn
 
 
 def compose(transforms: Sequence[Transform]) -> Transform:
     """Apply transforms in order."""
+
     def fn(x: torch.Tensor) -> torch.Tensor:
         for t in transforms:
             x = t(x)
         return x
+
     return fn
 
 
 # ----------------------------------------------------------------------------------------------
 # Projections: changes made to a pixel image between steps (no gradient flows through them).
 
-Projection = Callable[[torch.Tensor, torch.Tensor, int], None]   # (image param, its gradient, step) -> None
+Projection = Callable[[torch.Tensor, torch.Tensor, int], None]  # (image param, its gradient, step) -> None
 
 
 def clamp_pixels(model) -> Projection:
     """Keep every pixel inside [0, 1] (in the model's input space)."""
     lo, hi = pixel_range(model)
+
     def fn(x, grad, step):
         x.clamp_(lo.to(x), hi.to(x))
+
     return fn
 
 
 def blur_every(k: int, sigma: float) -> Projection:
     """Every k steps, blur the image with a Gaussian of std `sigma` pixels (Yosinski et al. 2015)."""
+
     def fn(x, grad, step):
         if sigma > 0 and (step + 1) % k == 0:
             x.copy_(gaussian_blur(x, sigma))
+
     return fn
 
 
 def clip_small_norm(percentile: float) -> Projection:
     """Set the pixels whose colour vector has the smallest norm (bottom `percentile` %) to the mean colour."""
+
     def fn(x, grad, step):
         norm = x.norm(dim=1, keepdim=True)
         x.mul_(norm >= _percentile(norm, percentile))
+
     return fn
 
 
 def clip_small_contribution(percentile: float) -> Projection:
     """Set the pixels that contribute least to the objective (|x * grad| summed over colours) to the mean."""
+
     def fn(x, grad, step):
         contribution = (x * grad).abs().sum(1, keepdim=True)
         x.mul_(contribution >= _percentile(contribution, percentile))
+
     return fn
 
 
@@ -241,8 +275,10 @@ def eps_ball(model, center: torch.Tensor, eps: float) -> Projection:
     _, std = input_stats(model)
     lo, hi = pixel_range(model)
     low, high = torch.max(center - eps / std, lo), torch.min(center + eps / std, hi)
+
     def fn(x, grad, step):
         x.clamp_(low, high)
+
     return fn
 
 
@@ -254,7 +290,7 @@ def _percentile(v: torch.Tensor, percentile: float) -> torch.Tensor:
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of an Nx3xHxW tensor (reflect padding)."""
     r = max(1, int(math.ceil(3 * sigma)))
-    k = torch.exp(-torch.arange(-r, r + 1, device=x.device, dtype=x.dtype) ** 2 / (2 * sigma ** 2))
+    k = torch.exp(-(torch.arange(-r, r + 1, device=x.device, dtype=x.dtype) ** 2) / (2 * sigma**2))
     k = (k / k.sum()).view(1, 1, 1, -1).repeat(x.shape[1], 1, 1, 1)
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k, groups=x.shape[1])
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.transpose(-1, -2), groups=x.shape[1])
@@ -262,6 +298,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------------------------
 # Image parameterisations: (parameters, render) where render() gives the image in model space.
+
 
 def pixel_image(x: torch.Tensor) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
     """The pixels themselves are the parameters (a copy of x, model space)."""
@@ -274,8 +311,9 @@ _COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.0
 _COLOR_SQRT = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
 
 
-def fourier_image(model, size: Union[int, tuple[int, int]], batch: int = 1, decay: float = 1.0,
-                  sd: float = 0.01, seed: int = 0) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
+def fourier_image(
+    model, size: int | tuple[int, int], batch: int = 1, decay: float = 1.0, sd: float = 0.01, seed: int = 0
+) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
     """A decorrelated-colour Fourier parameterisation (Olah et al. 2017, Feature Visualization).
 
     The parameters are the image's spectrum, scaled by 1/frequency^decay so that every frequency
@@ -284,28 +322,30 @@ def fourier_image(model, size: Union[int, tuple[int, int]], batch: int = 1, deca
     h, w = (size, size) if isinstance(size, int) else size
     fy = torch.fft.fftfreq(h)[:, None]
     fx = torch.fft.rfftfreq(w)[None, :]
-    scale = 1.0 / torch.maximum(torch.sqrt(fy ** 2 + fx ** 2), torch.tensor(1.0 / max(h, w))) ** decay
+    scale = 1.0 / torch.maximum(torch.sqrt(fy**2 + fx**2), torch.tensor(1.0 / max(h, w))) ** decay
     gen = torch.Generator().manual_seed(seed)
     dev = model_device(model)
     spectrum = (torch.randn(batch, 3, *scale.shape, 2, generator=gen) * sd).to(dev).requires_grad_(True)
     scale, color = scale.to(dev), _COLOR_SQRT.to(dev)
-    mean, std = input_stats(model)            # once, not at every render
+    mean, std = input_stats(model)  # once, not at every render
 
     def render() -> torch.Tensor:
         img = torch.fft.irfftn(torch.view_as_complex(spectrum) * scale, s=(h, w), norm="ortho") / 4.0
         img = torch.einsum("nchw,dc->ndhw", img, color)
         return (torch.sigmoid(img) - mean) / std
+
     return [spectrum], render
 
 
 # ----------------------------------------------------------------------------------------------
 # The loop.
 
+
 class NormalizedGradient(torch.optim.Optimizer):
     """Gradient descent with each image's step of a fixed size: lr * g / mean|g| ('mean', DeepDream),
     lr * g / ||g||_2 ('l2', CS231n) or lr * sign(g) ('sign', FGSM). lr may be a tensor (per channel)."""
 
-    def __init__(self, params, lr: Union[float, torch.Tensor], mode: str = "mean"):
+    def __init__(self, params, lr: float | torch.Tensor, mode: str = "mean"):
         if mode not in ("mean", "l2", "sign"):
             raise ValueError(f"mode must be 'mean', 'l2' or 'sign', got {mode!r}")
         super().__init__(params, {"lr": lr, "mode": mode})
@@ -331,7 +371,9 @@ class NormalizedGradient(torch.optim.Optimizer):
 OPTIMIZERS = ("adam", "normalized", "l2", "sign", "lbfgs")
 
 
-def make_optimizer(params: list[torch.Tensor], optimizer: str, lr: Union[float, torch.Tensor]) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: list[torch.Tensor], optimizer: str, lr: float | torch.Tensor
+) -> torch.optim.Optimizer:
     """One of OPTIMIZERS over `params` with learning rate lr."""
     if optimizer == "adam":
         return torch.optim.Adam(params, lr=lr)
@@ -347,15 +389,25 @@ class Step:
     """What the callback sees after each step's forward pass (the image before the update)."""
 
     step: int
-    x: torch.Tensor           # rendered image, model space, detached
-    logits: torch.Tensor      # logits of the transformed image, detached
-    value: float              # the objective
+    x: torch.Tensor  # rendered image, model space, detached
+    logits: torch.Tensor  # logits of the transformed image, detached
+    value: float  # the objective
 
 
-def ascent(model, objective: Objective, image=None, steps: int = 100, lr: Union[float, torch.Tensor] = 0.05,
-           optimizer: str = "adam", transforms: Sequence[Transform] = (), projections: Sequence[Projection] = (),
-           callback: Optional[Callable[[Step], Optional[bool]]] = None, seed: int = 0,
-           progress: bool = True, desc: str = "ascent") -> torch.Tensor:
+def ascent(
+    model,
+    objective: Objective,
+    image=None,
+    steps: int = 100,
+    lr: float | torch.Tensor = 0.05,
+    optimizer: str = "adam",
+    transforms: Sequence[Transform] = (),
+    projections: Sequence[Projection] = (),
+    callback: Callable[[Step], bool | None] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "ascent",
+) -> torch.Tensor:
     """Maximise `objective` over an image with the model's weights fixed; returns the final image.
 
     image: a 1x3xHxW (or Nx3xHxW) model-space tensor to start from (its pixels are optimised), or a
@@ -368,20 +420,30 @@ def ascent(model, objective: Objective, image=None, steps: int = 100, lr: Union[
     """
     if isinstance(image, torch.Tensor):
         image = on_model_device(model, image)
-        params, render = pixel_image(image.contiguous() if optimizer == "lbfgs" else image)  # L-BFGS flattens grads
+        params, render = pixel_image(
+            image.contiguous() if optimizer == "lbfgs" else image
+        )  # L-BFGS flattens grads
     elif image is not None:
         params, render = image
         if projections:
-            raise ValueError("projections change pixels in place: they need a pixel image (a tensor as image=), "
-                             "not a (params, render) parameterisation")
+            raise ValueError(
+                "projections change pixels in place: they need a pixel image (a tensor as image=), "
+                "not a (params, render) parameterisation"
+            )
     else:
-        raise ValueError("pass image=: a 1x3xHxW model-space tensor, or (params, render) from fourier_image(...)")
+        raise ValueError(
+            "pass image=: a 1x3xHxW model-space tensor, or (params, render) from fourier_image(...)"
+        )
     opt = make_optimizer(params, optimizer, lr)
     transform = compose(transforms)
     names = [resolve_name(model, layer) for layer in objective.layers]
     state: dict = {}
 
-    with frozen(model) as net, record(net, list(dict.fromkeys(names))) as rec, torch.random.fork_rng(devices=[]):
+    with (
+        frozen(model) as net,
+        record(net, list(dict.fromkeys(names))) as rec,
+        torch.random.fork_rng(devices=[]),
+    ):
         torch.manual_seed(seed)
 
         def closure() -> torch.Tensor:
@@ -389,7 +451,7 @@ def ascent(model, objective: Objective, image=None, steps: int = 100, lr: Union[
             rec.clear()
             img = render()
             x = transform(img)
-            logits = net(channels_last(x) if x.shape[0] > 1 else x)   # single images: the layout of model(x)
+            logits = net(channels_last(x) if x.shape[0] > 1 else x)  # single images: the layout of model(x)
             value = objective(Forward(model, rec, logits, img))
             (-value).backward()
             state.update(x=img.detach().clone(), logits=logits.detach(), value=value.detach())
@@ -421,9 +483,16 @@ def ascent(model, objective: Objective, image=None, steps: int = 100, lr: Union[
 RECIPES = ("simonyan", "yosinski", "fourier")
 
 
-def class_visualization(model, target: Union[Target, Sequence[Target]], recipe: str = "fourier", steps: int = 200,
-                        size: int = 224, seed: int = 0, progress: bool = True,
-                        callback: Optional[Callable[[Step], Optional[bool]]] = None) -> torch.Tensor:
+def class_visualization(
+    model,
+    target: Target | Sequence[Target],
+    recipe: str = "fourier",
+    steps: int = 200,
+    size: int = 224,
+    seed: int = 0,
+    progress: bool = True,
+    callback: Callable[[Step], bool | None] | None = None,
+) -> torch.Tensor:
     """An image that maximises the class score of `target` (one class, or a list: one image each).
 
     recipe 'simonyan': plain normalised gradient ascent from zeros with an L2 penalty (Simonyan et al.
@@ -435,28 +504,73 @@ def class_visualization(model, target: Union[Target, Sequence[Target]], recipe: 
     dev = model_device(model)
     if recipe == "simonyan":
         x0 = torch.zeros(n, 3, size, size, device=dev)
-        return ascent(model, class_score(target) - 1e-3 * l2(), x0, steps, lr=0.02, optimizer="normalized",
-                      projections=[clamp_pixels(model)], callback=callback, seed=seed, progress=progress,
-                      desc=recipe)
+        return ascent(
+            model,
+            class_score(target) - 1e-3 * l2(),
+            x0,
+            steps,
+            lr=0.02,
+            optimizer="normalized",
+            projections=[clamp_pixels(model)],
+            callback=callback,
+            seed=seed,
+            progress=progress,
+            desc=recipe,
+        )
     if recipe == "yosinski":
         x0 = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed)).to(dev) * 0.1
-        return ascent(model, class_score(target) - 1e-3 * l2(), x0, steps, lr=0.02, optimizer="normalized",
-                      transforms=[jitter(size // 14)],
-                      projections=[blur_every(4, 0.5), clip_small_norm(20), clip_small_contribution(20),
-                                   clamp_pixels(model)],
-                      callback=callback, seed=seed, progress=progress, desc=recipe)
+        return ascent(
+            model,
+            class_score(target) - 1e-3 * l2(),
+            x0,
+            steps,
+            lr=0.02,
+            optimizer="normalized",
+            transforms=[jitter(size // 14)],
+            projections=[
+                blur_every(4, 0.5),
+                clip_small_norm(20),
+                clip_small_contribution(20),
+                clamp_pixels(model),
+            ],
+            callback=callback,
+            seed=seed,
+            progress=progress,
+            desc=recipe,
+        )
     if recipe == "fourier":
         pad_w = size // 16
-        return ascent(model, class_score(target), fourier_image(model, size, n, seed=seed), steps, lr=0.05,
-                      optimizer="adam",
-                      transforms=[pad(pad_w), jitter(pad_w // 2), random_scale([0.9, 0.95, 1.0, 1.05, 1.1]),
-                                  random_rotate(20), jitter(max(1, pad_w // 4))],
-                      callback=callback, seed=seed, progress=progress, desc=recipe)
+        return ascent(
+            model,
+            class_score(target),
+            fourier_image(model, size, n, seed=seed),
+            steps,
+            lr=0.05,
+            optimizer="adam",
+            transforms=[
+                pad(pad_w),
+                jitter(pad_w // 2),
+                random_scale([0.9, 0.95, 1.0, 1.05, 1.1]),
+                random_rotate(20),
+                jitter(max(1, pad_w // 4)),
+            ],
+            callback=callback,
+            seed=seed,
+            progress=progress,
+            desc=recipe,
+        )
     raise ValueError(f"unknown recipe {recipe!r}; choose one of {RECIPES}")
 
 
-def fooling_image(model, x: torch.Tensor, target: Target, lr: float = 1.0, max_steps: int = 100,
-                  min_prob: float = 0.5, progress: bool = False) -> torch.Tensor:
+def fooling_image(
+    model,
+    x: torch.Tensor,
+    target: Target,
+    lr: float = 1.0,
+    max_steps: int = 100,
+    min_prob: float = 0.5,
+    progress: bool = False,
+) -> torch.Tensor:
     """x changed until the model says `target`: gradient steps of L2 length lr on the target's score.
 
     x: one normalised 1x3xHxW image; lr: the L2 norm of each step in model space (as in CS231n).
@@ -466,16 +580,35 @@ def fooling_image(model, x: torch.Tensor, target: Target, lr: float = 1.0, max_s
     t = class_index(model, target)
     done = lambda s: bool(s.logits.softmax(1)[0, t] >= min_prob)
     # the stop test runs on the image of each step, so max_steps + 1 forward passes may be needed
-    fooled = ascent(model, class_score(target), x, max_steps + 1, lr=lr, optimizer="l2",
-                    projections=[clamp_pixels(model)], callback=done, progress=progress, desc="fooling")
+    fooled = ascent(
+        model,
+        class_score(target),
+        x,
+        max_steps + 1,
+        lr=lr,
+        optimizer="l2",
+        projections=[clamp_pixels(model)],
+        callback=done,
+        progress=progress,
+        desc="fooling",
+    )
     with frozen(model) as net, torch.no_grad():
         if net(fooled).softmax(1)[0, t] < min_prob:
-            raise RuntimeError(f"not fooled into class {target!r} after {max_steps} steps; raise lr or max_steps")
+            raise RuntimeError(
+                f"not fooled into class {target!r} after {max_steps} steps; raise lr or max_steps"
+            )
     return fooled
 
 
-def fgsm(model, x: torch.Tensor, target: Union[Target, Sequence[Target], None], eps: float, targeted: bool = False,
-         steps: int = 1, step_size: Optional[float] = None) -> torch.Tensor:
+def fgsm(
+    model,
+    x: torch.Tensor,
+    target: Target | Sequence[Target] | None,
+    eps: float,
+    targeted: bool = False,
+    steps: int = 1,
+    step_size: float | None = None,
+) -> torch.Tensor:
     """Fast gradient sign method (Goodfellow et al. 2014): x moved by eps per pixel along sign(gradient).
 
     target: the label whose loss the step raises (untargeted: usually the true label; None: each
@@ -489,13 +622,32 @@ def fgsm(model, x: torch.Tensor, target: Union[Target, Sequence[Target], None], 
     _, std = input_stats(model)
     alpha = (eps if steps == 1 else (step_size or 2.5 * eps / steps)) / std
     loss = log_probability(target) if targeted else -log_probability(target)
-    return ascent(model, loss, x, steps, lr=alpha, optimizer="sign", projections=[eps_ball(model, x, eps)],
-                  progress=False, desc="fgsm")
+    return ascent(
+        model,
+        loss,
+        x,
+        steps,
+        lr=alpha,
+        optimizer="sign",
+        projections=[eps_ball(model, x, eps)],
+        progress=False,
+        desc="fgsm",
+    )
 
 
-def deepdream(model, x: torch.Tensor, layer: LayerRef, objective: Optional[Objective] = None, octaves: int = 4,
-              scale: float = 1.4, steps: int = 10, lr: float = 0.02, jitter_px: int = 32, seed: int = 0,
-              progress: bool = True) -> torch.Tensor:
+def deepdream(
+    model,
+    x: torch.Tensor,
+    layer: LayerRef,
+    objective: Objective | None = None,
+    octaves: int = 4,
+    scale: float = 1.4,
+    steps: int = 10,
+    lr: float = 0.02,
+    jitter_px: int = 32,
+    seed: int = 0,
+    progress: bool = True,
+) -> torch.Tensor:
     """DeepDream (Mordvintsev et al. 2015): amplify what `layer` sees, from coarse to fine scales.
 
     objective: default layer_norm(layer) (the layer's gradient set to its activation); pass guide(...)
@@ -505,13 +657,23 @@ def deepdream(model, x: torch.Tensor, layer: LayerRef, objective: Optional[Objec
     x = on_model_device(model, x).detach()
     objective = objective or layer_norm(layer)
     h, w = x.shape[-2:]
-    sizes = [(max(1, round(h / scale ** k)), max(1, round(w / scale ** k))) for k in reversed(range(octaves))]
+    sizes = [(max(1, round(h / scale**k)), max(1, round(w / scale**k))) for k in reversed(range(octaves))]
     detail = torch.zeros_like(x[..., : sizes[0][0], : sizes[0][1]])
     for k, size in enumerate(sizes):
         base = F.interpolate(x, size=size, mode="bilinear", align_corners=False) if size != (h, w) else x
         detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
-        dreamed = ascent(model, objective, base + detail, steps, lr=lr, optimizer="normalized",
-                         transforms=[jitter(jitter_px)], projections=[clamp_pixels(model)], seed=seed + k,
-                         progress=progress, desc=f"octave {k + 1}/{octaves}")
+        dreamed = ascent(
+            model,
+            objective,
+            base + detail,
+            steps,
+            lr=lr,
+            optimizer="normalized",
+            transforms=[jitter(jitter_px)],
+            projections=[clamp_pixels(model)],
+            seed=seed + k,
+            progress=progress,
+            desc=f"octave {k + 1}/{octaves}",
+        )
         detail = dreamed - base
     return dreamed

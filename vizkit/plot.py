@@ -1,10 +1,11 @@
 """Pictures: image grids, filter grids, heatmap overlays with colour bars, top-k bar charts.
 
 Every function returns a matplotlib Figure (or an array) and never saves files."""
+
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -16,27 +17,33 @@ from PIL import Image
 
 from .images import resize_map
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 
 
 def _numpy(a: ArrayLike) -> np.ndarray:
     return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
-def _grid(n: int, ncols: Optional[int], size: float, extra_w: float = 0.0, aspect: float = 1.0):
+def _grid(n: int, ncols: int | None, size: float, extra_w: float = 0.0, aspect: float = 1.0):
     """n axes in a grid of cells `size` inches wide and size * aspect (height / width) high."""
     ncols = min(n, ncols or math.ceil(math.sqrt(n)))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + extra_w, size * aspect * nrows + 0.3 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols + extra_w, size * aspect * nrows + 0.3 * nrows), squeeze=False
+    )
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, axes.flat[:n]
 
 
-def show_images(images: Sequence[ArrayLike], titles: Optional[Sequence[str]] = None,
-                ncols: Optional[int] = None, size: float = 2.5, suptitle: Optional[str] = None,
-                cmap: str = "gray") -> Figure:
+def show_images(
+    images: Sequence[ArrayLike],
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    size: float = 2.5,
+    suptitle: str | None = None,
+    cmap: str = "gray",
+) -> Figure:
     """A grid of images (each HxWx3 in [0, 1] or uint8, or HxW shown with `cmap`), titled.
 
     Cells are `size` inches wide and as high as the first image's aspect ratio asks."""
@@ -44,8 +51,11 @@ def show_images(images: Sequence[ArrayLike], titles: Optional[Sequence[str]] = N
     fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1])
     for i, (ax, img) in enumerate(zip(axes, images)):
         img = _numpy(img)
-        ax.imshow(img, cmap=cmap if img.ndim == 2 else None, interpolation="nearest"
-                  if max(img.shape[:2]) < 64 else "antialiased")
+        ax.imshow(
+            img,
+            cmap=cmap if img.ndim == 2 else None,
+            interpolation="nearest" if max(img.shape[:2]) < 64 else "antialiased",
+        )
         ax.set_xticks([]), ax.set_yticks([])
         if titles is not None:
             ax.set_title(titles[i], fontsize=9)
@@ -75,8 +85,14 @@ def filter_images(weights: ArrayLike, scale: str = "symmetric") -> np.ndarray:
     raise ValueError(f"scale must be 'symmetric' or 'minmax', got {scale!r}")
 
 
-def show_filters(weights: ArrayLike, ncols: int = 8, size: float = 1.0, title: Optional[str] = None,
-                 scale: str = "symmetric", channels: int = 8) -> Figure:
+def show_filters(
+    weights: ArrayLike,
+    ncols: int = 8,
+    size: float = 1.0,
+    title: str | None = None,
+    scale: str = "symmetric",
+    channels: int = 8,
+) -> Figure:
     """Filters as tiles: RGB when they see 3 input channels, else one grey tile per input channel.
 
     weights: (O, C, kh, kw). For C != 3 each row is one filter and shows its first `channels`
@@ -97,8 +113,14 @@ def show_filters(weights: ArrayLike, ncols: int = 8, size: float = 1.0, title: O
     return fig
 
 
-def overlay(img: ArrayLike, heatmap: ArrayLike, alpha: float = 0.5, cmap: str = "jet",
-            vmin: Optional[float] = None, vmax: Optional[float] = None) -> np.ndarray:
+def overlay(
+    img: ArrayLike,
+    heatmap: ArrayLike,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> np.ndarray:
     """Blend a heatmap (h, w; resized bilinearly to the image) over an HxWx3 image -> HxWx3 in [0, 1]."""
     img = _numpy(img)
     img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
@@ -109,9 +131,17 @@ def overlay(img: ArrayLike, heatmap: ArrayLike, alpha: float = 0.5, cmap: str = 
     return (1 - alpha) * img + alpha * colours
 
 
-def show_heatmap(img: ArrayLike, heatmap: ArrayLike, title: str = "", label: str = "",
-                 alpha: float = 0.5, cmap: str = "jet", ax: Optional[plt.Axes] = None,
-                 vmin: Optional[float] = None, vmax: Optional[float] = None) -> Figure:
+def show_heatmap(
+    img: ArrayLike,
+    heatmap: ArrayLike,
+    title: str = "",
+    label: str = "",
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    ax: plt.Axes | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Figure:
     """The heatmap overlaid on the image, with a colour bar in the heatmap's own units (`label`)."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
@@ -127,9 +157,15 @@ def show_heatmap(img: ArrayLike, heatmap: ArrayLike, title: str = "", label: str
     return fig
 
 
-def show_maps(maps: ArrayLike, titles: Optional[Sequence[str]] = None, ncols: int = 8,
-              size: float = 1.4, cmap: str = "viridis", suptitle: Optional[str] = None,
-              label: str = "activation") -> Figure:
+def show_maps(
+    maps: ArrayLike,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.4,
+    cmap: str = "viridis",
+    suptitle: str | None = None,
+    label: str = "activation",
+) -> Figure:
     """Feature maps (N, h, w) in one shared colour scale, with one colour bar."""
     maps = _numpy(maps)
     fig, axes = _grid(len(maps), ncols, size, extra_w=0.8)
@@ -147,8 +183,9 @@ def show_maps(maps: ArrayLike, titles: Optional[Sequence[str]] = None, ncols: in
     return fig
 
 
-def show_topk(predictions: Sequence[tuple[str, float]], title: str = "",
-              ax: Optional[plt.Axes] = None) -> Figure:
+def show_topk(
+    predictions: Sequence[tuple[str, float]], title: str = "", ax: plt.Axes | None = None
+) -> Figure:
     """Horizontal bars of (class name, probability) pairs, most likely on top."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.5, 0.35 * len(predictions) + 0.8))
@@ -170,7 +207,7 @@ def show_prediction(img: ArrayLike, predictions: Sequence[tuple[str, float]], ti
     left.imshow(_numpy(img))
     left.axis("off")
     left.set_title(title, fontsize=10)
-    show_topk(predictions, "top-%d classes" % len(predictions), ax=right)
+    show_topk(predictions, f"top-{len(predictions)} classes", ax=right)
     return fig
 
 
@@ -203,8 +240,9 @@ def snap_to_grid(coords: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
-def embedding_grid(images: Sequence[np.ndarray], coords: np.ndarray, rows: int, cols: int,
-                   thumb: int = 48) -> np.ndarray:
+def embedding_grid(
+    images: Sequence[np.ndarray], coords: np.ndarray, rows: int, cols: int, thumb: int = 48
+) -> np.ndarray:
     """Thumbnails placed on a grid at their 2-D embedding positions (Karpathy's t-SNE picture).
 
     images: N HxWx3 uint8; coords: (N, 2), e.g. from t-SNE. Returns a (rows*thumb, cols*thumb, 3)
@@ -214,12 +252,13 @@ def embedding_grid(images: Sequence[np.ndarray], coords: np.ndarray, rows: int, 
     canvas = np.full((rows * thumb, cols * thumb, 3), 255, np.uint8)
     for img, (r, c) in zip(images, cells):
         small = np.asarray(Image.fromarray(np.asarray(img)).resize((thumb, thumb), Image.BILINEAR))
-        canvas[r * thumb:(r + 1) * thumb, c * thumb:(c + 1) * thumb] = small
+        canvas[r * thumb : (r + 1) * thumb, c * thumb : (c + 1) * thumb] = small
     return canvas
 
 
-def show_top_patches(top, channels: Optional[Sequence[int]] = None, size: float = 1.1,
-                     title: Optional[str] = None) -> Figure:
+def show_top_patches(
+    top, channels: Sequence[int] | None = None, size: float = 1.1, title: str | None = None
+) -> Figure:
     """One row per channel: its top-k patches (from vizkit.top_patches), titled with the activation."""
     channels = list(top.channels if channels is None else channels)
     missing = [c for c in channels if c not in top.channels]
@@ -234,8 +273,10 @@ def show_top_patches(top, channels: Optional[Sequence[int]] = None, size: float 
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"{top.values[r, j]:.1f}", fontsize=7)
         row[0].set_ylabel(f"ch {ch}", fontsize=9)
-    fig.suptitle(title or f"top-{k} patches per channel (receptive field {top.field.size} px; "
-                          "title = activation)", fontsize=10)
+    fig.suptitle(
+        title or f"top-{k} patches per channel (receptive field {top.field.size} px; title = activation)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

@@ -1,4 +1,5 @@
 """Run settings shared by the notebooks: fast mode (VIZKIT_FAST=1, used by CI), seeds, threads."""
+
 from __future__ import annotations
 
 import os
@@ -42,5 +43,6 @@ def setup(seed: int = 0) -> None:
     if threads:
         torch.set_num_threads(int(threads))
     mode = "fast mode (VIZKIT_FAST=1)" if fast_mode() else "full mode"
-    print(f"vizkit: {mode}, seed {seed}, {torch.get_num_threads()} torch thread(s), "
-          f"device {default_device()}")
+    print(
+        f"vizkit: {mode}, seed {seed}, {torch.get_num_threads()} torch thread(s), device {default_device()}"
+    )

@@ -3,19 +3,29 @@ texture synthesis (Efros & Leung 1999; Gatys et al. 2015) and neural style trans
 
 The optimisation-based methods are objectives for vizkit.optvis.ascent; they take and return HxWx3
 float images in [0, 1] (an image array or uint8 is accepted as input)."""
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from .hooks import LayerRef, frozen, record
 from .images import ImageLike, to_rgb
 from .layers import model_device, on_model_device, resolve_name
-from .optvis import Forward, Objective, _name, ascent, clamp_pixels, to_model_space, to_pixels, total_variation
-
+from .optvis import (
+    Forward,
+    Objective,
+    _name,
+    ascent,
+    clamp_pixels,
+    to_model_space,
+    to_pixels,
+    total_variation,
+)
 
 # Layers of the offline EfficientNet-Lite0 used for style (ReLU6 outputs of the expansion convs,
 # from 112 px to 14 px at a 224 px input) and for content. See notebook 11 for how they were chosen.
@@ -30,8 +40,9 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return f @ f.transpose(1, 2) / (h * w)
 
 
-def features_of(model, img: Union[ImageLike, torch.Tensor], layers: Sequence[LayerRef],
-                size: Optional[int] = None) -> dict[str, torch.Tensor]:
+def features_of(
+    model, img: ImageLike | torch.Tensor, layers: Sequence[LayerRef], size: int | None = None
+) -> dict[str, torch.Tensor]:
     """The outputs of `layers` for one image (HxWx3 array or a model-space tensor), detached.
 
     size: resize the image's shorter side first (None: keep it)."""
@@ -42,7 +53,7 @@ def features_of(model, img: Union[ImageLike, torch.Tensor], layers: Sequence[Lay
         return {n: rec[n].detach() for n in names}
 
 
-def image_tensor(model, img: Union[ImageLike, torch.Tensor], size: Optional[int] = None) -> torch.Tensor:
+def image_tensor(model, img: ImageLike | torch.Tensor, size: int | None = None) -> torch.Tensor:
     """An image (see images.ACCEPTED) -> 1x3xHxW model-space tensor; tensors (model space) pass through.
 
     size: resize the shorter side first (None: keep it)."""
@@ -54,7 +65,9 @@ def image_tensor(model, img: Union[ImageLike, torch.Tensor], size: Optional[int]
     if size is not None:
         h, w = x.shape[-2:]
         s = size / min(h, w)
-        x = F.interpolate(x, size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False, antialias=True)
+        x = F.interpolate(
+            x, size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False, antialias=True
+        )
     return x
 
 
@@ -66,12 +79,15 @@ def to_image(model, x: torch.Tensor) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Losses, as objectives to *minimise* (ascent maximises, so they enter with a minus sign).
 
+
 def feature_loss(layer: LayerRef, target: torch.Tensor) -> Objective:
     """||phi(x) - target||^2 / ||target||^2 at one layer (the relative content loss)."""
     scale = target.pow(2).sum().clamp(min=1e-12)
+
     def fn(f: Forward) -> torch.Tensor:
         a = f.rec[_name(f, layer)]
         return (a - target.to(a)).pow(2).sum() / scale.to(a)
+
     return Objective(fn, [layer], f"feature_loss({layer!r})")
 
 
@@ -79,13 +95,20 @@ def gram_loss(targets: dict[str, torch.Tensor]) -> Objective:
     """Sum over layers of the mean squared difference between Gram matrices and the target Grams.
 
     targets: layer name -> 1xCxC target Gram (from `gram`, or a weighted mix of several)."""
+
     def fn(f: Forward) -> torch.Tensor:
         return sum((gram(f.rec[n]) - g.to(f.rec[n])).pow(2).mean() for n, g in targets.items())
+
     return Objective(fn, list(targets), "gram_loss")
 
 
-def target_grams(model, styles: Sequence[ImageLike], layers: Sequence[str], mix: Optional[Sequence[float]] = None,
-                 size: Optional[int] = None) -> dict[str, torch.Tensor]:
+def target_grams(
+    model,
+    styles: Sequence[ImageLike],
+    layers: Sequence[str],
+    mix: Sequence[float] | None = None,
+    size: int | None = None,
+) -> dict[str, torch.Tensor]:
     """Gram matrices of one or several style images at each layer; several are mixed with weights `mix`."""
     mix = list(mix) if mix is not None else [1.0 / len(styles)] * len(styles)
     if len(mix) != len(styles):
@@ -97,8 +120,17 @@ def target_grams(model, styles: Sequence[ImageLike], layers: Sequence[str], mix:
 # ----------------------------------------------------------------------------------------------
 # The methods.
 
-def invert(model, x: Union[ImageLike, torch.Tensor], layer: LayerRef, tv: float = 2.0, steps: int = 300,
-           lr: float = 0.05, seed: int = 0, progress: bool = True) -> np.ndarray:
+
+def invert(
+    model,
+    x: ImageLike | torch.Tensor,
+    layer: LayerRef,
+    tv: float = 2.0,
+    steps: int = 300,
+    lr: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+) -> np.ndarray:
     """Feature inversion (Mahendran & Vedaldi 2015): an image whose `layer` features match x's.
 
     Minimises the relative feature loss plus tv * (mean |neighbour difference|^2) from small noise
@@ -110,8 +142,20 @@ def invert(model, x: Union[ImageLike, torch.Tensor], layer: LayerRef, tv: float 
     target = features_of(model, x, [name])[name]
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x) * 0.1
     objective = -feature_loss(name, target) - tv * mean_total_variation(x)
-    return to_image(model, ascent(model, objective, noise, steps, lr=lr, optimizer="adam", seed=seed,
-                                  progress=progress, desc=f"invert {name}"))
+    return to_image(
+        model,
+        ascent(
+            model,
+            objective,
+            noise,
+            steps,
+            lr=lr,
+            optimizer="adam",
+            seed=seed,
+            progress=progress,
+            desc=f"invert {name}",
+        ),
+    )
 
 
 def mean_total_variation(x: torch.Tensor) -> Objective:
@@ -120,26 +164,62 @@ def mean_total_variation(x: torch.Tensor) -> Objective:
     return per_pixel * total_variation(power=2.0)
 
 
-def texture_synthesis(model, texture: ImageLike, layers: Sequence[LayerRef] = STYLE_LAYERS, size: int = 224,
-                      steps: int = 200, optimizer: str = "lbfgs", lr: Optional[float] = None,
-                      seed: int = 0, progress: bool = True) -> np.ndarray:
+def texture_synthesis(
+    model,
+    texture: ImageLike,
+    layers: Sequence[LayerRef] = STYLE_LAYERS,
+    size: int = 224,
+    steps: int = 200,
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> np.ndarray:
     """Gatys et al. 2015: a size x size image whose Gram matrices at `layers` match the texture's.
 
     Starts from noise; optimizer 'lbfgs' (lr 1) or 'adam' (lr 0.05). Returns HxWx3 float in [0, 1]."""
     names = [resolve_name(model, layer) for layer in layers]
     targets = target_grams(model, [texture], names)
-    noise = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed)).to(model_device(model)) * 0.1
+    noise = (
+        torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed)).to(model_device(model))
+        * 0.1
+    )
     lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.05)
-    return to_image(model, ascent(model, -gram_loss(targets), noise, steps, lr=lr, optimizer=optimizer,
-                                  seed=seed, progress=progress, desc="texture"))
+    return to_image(
+        model,
+        ascent(
+            model,
+            -gram_loss(targets),
+            noise,
+            steps,
+            lr=lr,
+            optimizer=optimizer,
+            seed=seed,
+            progress=progress,
+            desc="texture",
+        ),
+    )
 
 
-def style_transfer(model, content: ImageLike, style: Union[ImageLike, Sequence[ImageLike]],
-                   style_weight: float = 3.0, tv: float = 10.0, mix: Optional[Sequence[float]] = None,
-                   style_layers: Sequence[str] = STYLE_LAYERS, content_layer: str = CONTENT_LAYER,
-                   size: Optional[int] = None, style_size: Optional[int] = None, steps: int = 100,
-                   optimizer: str = "lbfgs", lr: Optional[float] = None, init: str = "content", seed: int = 0,
-                   progress: bool = True, callback=None) -> np.ndarray:
+def style_transfer(
+    model,
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    style_weight: float = 3.0,
+    tv: float = 10.0,
+    mix: Sequence[float] | None = None,
+    style_layers: Sequence[str] = STYLE_LAYERS,
+    content_layer: str = CONTENT_LAYER,
+    size: int | None = None,
+    style_size: int | None = None,
+    steps: int = 100,
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    init: str = "content",
+    seed: int = 0,
+    progress: bool = True,
+    callback=None,
+) -> np.ndarray:
     """Neural style transfer (Gatys et al. 2016): content of one image, Gram statistics of another.
 
     Minimises content loss (relative, at content_layer) + style_weight * Gram loss (at style_layers)
@@ -152,8 +232,11 @@ def style_transfer(model, content: ImageLike, style: Union[ImageLike, Sequence[I
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     targets = target_grams(model, styles, list(style_layers), mix, style_size)
     content_target = features_of(model, x_c, [content_layer])[content_layer]
-    objective = -(feature_loss(content_layer, content_target) + style_weight * gram_loss(targets)
-                  + tv * mean_total_variation(x_c))
+    objective = -(
+        feature_loss(content_layer, content_target)
+        + style_weight * gram_loss(targets)
+        + tv * mean_total_variation(x_c)
+    )
     if init == "content":
         start = x_c
     elif init == "noise":
@@ -161,46 +244,98 @@ def style_transfer(model, content: ImageLike, style: Union[ImageLike, Sequence[I
     else:
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
     lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.02)
-    return to_image(model, ascent(model, objective, start, steps, lr=lr, optimizer=optimizer, seed=seed,
-                                  projections=[clamp_pixels(model)], progress=progress, callback=callback,
-                                  desc="style"))
+    return to_image(
+        model,
+        ascent(
+            model,
+            objective,
+            start,
+            steps,
+            lr=lr,
+            optimizer=optimizer,
+            seed=seed,
+            projections=[clamp_pixels(model)],
+            progress=progress,
+            callback=callback,
+            desc="style",
+        ),
+    )
 
 
-def efros_leung(sample: np.ndarray, size: Union[int, tuple[int, int]], window: int = 11, seed: int = 0,
-                tolerance: float = 0.1) -> np.ndarray:
-    """Efros & Leung 1999 texture synthesis, grown in scan-line order.
+def efros_leung(
+    sample: np.ndarray,
+    size: int | tuple[int, int],
+    window: int = 11,
+    seed: int = 0,
+    tolerance: float = 0.1,
+    order: str = "outward",
+) -> np.ndarray:
+    """Efros & Leung 1999 texture synthesis: every output pixel copied from a matching sample window.
 
-    Every output pixel is copied from the sample: the centre of a sample window whose known
-    neighbourhood (Gaussian-weighted, pixels above and to the left) is within (1 + tolerance) of the
-    best match, chosen at random. All windows of the sample are compared at once (one matrix product
-    per pixel). sample: HxWx3 (uint8 or float); size: int or (H, W). Returns the sample's dtype.
+    Each new pixel takes the centre of a sample window whose known neighbourhood (Gaussian-weighted,
+    filled pixels only) is within (1 + tolerance) of the best match, chosen at random. All windows
+    of the sample are compared at once (one matrix product per pixel). order="outward" (the paper's):
+    grow from a 3x3 seed in the centre, ring by ring, pixels with the most filled neighbours first;
+    order="scanline": from a seed in the top-left corner, row by row (the lecture slide's
+    simplification; scan-line order with a causal window is Wei & Levoy 2000).
+    sample: HxWx3 (uint8 or float); size: int or (H, W). Returns the sample's dtype.
     """
+    if order not in ("outward", "scanline"):
+        raise ValueError(f"order must be 'outward' or 'scanline', got {order!r}")
     rng = np.random.default_rng(seed)
     h, w = (size, size) if isinstance(size, int) else size
     sample = np.asarray(sample)
     if sample.ndim != 3 or sample.shape[2] != 3 or min(sample.shape[:2]) < window:
         raise ValueError(f"sample must be HxWx3 and at least {window}x{window}, got {sample.shape}")
     r = window // 2
-    patches = np.lib.stride_tricks.sliding_window_view(sample.astype(np.float32), (window, window), axis=(0, 1))
+    patches = np.lib.stride_tricks.sliding_window_view(
+        sample.astype(np.float32), (window, window), axis=(0, 1)
+    )
     centres = patches[:, :, :, r, r].reshape(-1, 3)
-    patches = patches.transpose(0, 1, 3, 4, 2).reshape(len(centres), window * window, 3)   # (P, w*w, 3)
-    gauss = np.exp(-((np.arange(window) - r)[:, None] ** 2 + (np.arange(window) - r)[None] ** 2) / (2 * (window / 6.4) ** 2))
+    patches = patches.transpose(0, 1, 3, 4, 2).reshape(len(centres), window * window, 3)  # (P, w*w, 3)
+    gauss = np.exp(
+        -((np.arange(window) - r)[:, None] ** 2 + (np.arange(window) - r)[None] ** 2)
+        / (2 * (window / 6.4) ** 2)
+    )
     gauss = gauss.ravel().astype(np.float32)
+    sq = (patches**2).sum(-1)  # (P, w*w)
 
     out = np.zeros((h + 2 * r, w + 2 * r, 3), np.float32)
     known = np.zeros((h + 2 * r, w + 2 * r), bool)
     sy, sx = rng.integers(sample.shape[0] - 2), rng.integers(sample.shape[1] - 2)
-    out[r:r + 3, r:r + 3], known[r:r + 3, r:r + 3] = sample[sy:sy + 3, sx:sx + 3], True   # a 3x3 seed
-    sq = (patches ** 2).sum(-1)                                                           # (P, w*w)
-    for i in range(h):
-        for j in range(w):
-            if known[i + r, j + r]:
-                continue
-            nb = out[i:i + window, j:j + window].reshape(-1, 3)
-            weight = gauss * known[i:i + window, j:j + window].ravel()
-            # sum_k weight_k * ||patch_k - nb_k||^2, for every sample window at once
-            dist = sq @ weight - 2 * np.einsum("pkc,kc->p", patches, nb * weight[:, None]) + (weight * (nb ** 2).sum(-1)).sum()
-            dist = np.maximum(dist, 0)                                     # float error near exact matches
-            best = np.flatnonzero(dist <= dist.min() * (1 + tolerance) + 1e-6)
-            out[i + r, j + r], known[i + r, j + r] = centres[rng.choice(best)], True
-    return out[r:r + h, r:r + w].astype(sample.dtype)
+    top, left = ((h - 3) // 2, (w - 3) // 2) if order == "outward" else (0, 0)
+    out[r + top : r + top + 3, r + left : r + left + 3] = sample[sy : sy + 3, sx : sx + 3]  # a 3x3 seed
+    known[r + top : r + top + 3, r + left : r + left + 3] = True
+
+    def fill(i: int, j: int) -> None:
+        nb = out[i : i + window, j : j + window].reshape(-1, 3)
+        weight = gauss * known[i : i + window, j : j + window].ravel()
+        # sum_k weight_k * ||patch_k - nb_k||^2, for every sample window at once
+        dist = (
+            sq @ weight
+            - 2 * np.einsum("pkc,kc->p", patches, nb * weight[:, None])
+            + (weight * (nb**2).sum(-1)).sum()
+        )
+        dist = np.maximum(dist, 0)  # float error near exact matches
+        best = np.flatnonzero(dist <= dist.min() * (1 + tolerance) + 1e-6)
+        out[i + r, j + r], known[i + r, j + r] = centres[rng.choice(best)], True
+
+    if order == "scanline":
+        for i, j in np.ndindex(h, w):
+            if not known[i + r, j + r]:
+                fill(i, j)
+    else:
+        inside = np.zeros_like(known)
+        inside[r : r + h, r : r + w] = True
+        while not known[inside].all():
+            # the unfilled pixels touching the filled region, most filled neighbours first (ties at random)
+            # (the paper's list: the dilation of the filled region minus the region, randomly permuted,
+            # then sorted by how many filled pixels each has in its window)
+            ring = np.argwhere(inside & ~known & ndimage.binary_dilation(known))
+            counts = ndimage.convolve(
+                known.astype(np.int32), np.ones((window, window), np.int32), mode="constant"
+            )
+            ring = ring[rng.permutation(len(ring))]
+            for i, j in ring[np.argsort(-counts[ring[:, 0], ring[:, 1]], kind="stable")]:
+                fill(i - r, j - r)
+    return out[r : r + h, r : r + w].astype(sample.dtype)

@@ -1,4 +1,5 @@
 """Refuse, in one line, to run beside a package older than vizkit's declared floors (pyproject.toml)."""
+
 from __future__ import annotations
 
 from importlib import metadata
@@ -20,8 +21,10 @@ def requirement_problem(requirement: str) -> str | None:
     except metadata.PackageNotFoundError:
         return f"vizkit needs {req.name}{req.specifier}, which is not installed: pip install '{req}'"
     if not req.specifier.contains(found, prereleases=True):
-        return (f"vizkit needs {req.name}{req.specifier}, but {req.name} {found} is installed: "
-                f"pip install --upgrade '{req}'")
+        return (
+            f"vizkit needs {req.name}{req.specifier}, but {req.name} {found} is installed: "
+            f"pip install --upgrade '{req}'"
+        )
     return None
 
 
