@@ -34,9 +34,13 @@ gallery-fast: install
 
 ## Unit tests, then every notebook executed top to bottom in fast mode by nbval.
 ## (The Colab rehearsal has its own target; tests marked cuda skip themselves without a GPU.)
-FAST_ENV := VIZKIT_FAST=1 VIZKIT_OFFLINE=1 MPLBACKEND=Agg
+## Two workers (pytest-xdist), each notebook whole in one, one torch thread each: two processes with
+## two threads each on two cores run many times slower than one thread each.
+FAST_ENV := VIZKIT_FAST=1 VIZKIT_OFFLINE=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 VIZKIT_THREADS=1
+WORKERS  ?= 2
+PARALLEL := -n $(WORKERS) --dist loadfile
 test: install
-	$(FAST_ENV) $(BIN)/python -m pytest tests notebooks -m "not colab" \
+	$(FAST_ENV) $(BIN)/python -m pytest tests notebooks -m "not colab" $(PARALLEL) \
 		--nbval-lax --nbval-current-env --durations=10 -p no:cacheprovider
 
 ## The declared floors (floors.txt = the `>=` bounds of pyproject.toml) in a fresh Python 3.10
@@ -50,7 +54,7 @@ test-floors:
 	@test -n "$(FLOOR_PYTHON)" || { echo "test-floors needs Python 3.10: set FLOOR_PYTHON=/path/to/python3.10"; exit 1; }
 	rm -rf $(FLOOR_VENV) && $(FLOOR_PYTHON) -m venv $(FLOOR_VENV)
 	$(FLOOR_VENV)/bin/python -m pip install -q -c floors.txt -e ".[test,lab]"
-	$(FAST_ENV) $(FLOOR_VENV)/bin/python -m pytest tests notebooks -m "not colab" --ignore tests/test_assignments.py \
+	$(FAST_ENV) $(FLOOR_VENV)/bin/python -m pytest tests notebooks -m "not colab" --ignore tests/test_assignments.py $(PARALLEL) \
 		--nbval-lax --nbval-current-env --durations=5 -p no:cacheprovider
 
 ## What Colab does: clone by URL, pip install (no constraints) into a fresh environment, run 01 and 12.

@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from functools import cache
+from os import PathLike
 
 import numpy as np
 from PIL import Image
 
+from .image_sets import IMAGE_SETS, DataUnavailable, ImageFiles, data_dir, image_set  # noqa: F401 (vizkit.data.*)
 from .images import resize, to_rgb
+from .user_images import BadImage, load_image, upload, uploaded  # noqa: F401 (vizkit.data.*)
 
 
 def _skimage(file: str) -> str:
@@ -74,9 +77,43 @@ def _photo(name: str) -> np.ndarray:
     return img
 
 
-def photo(name: str) -> np.ndarray:
-    """Offline photo `name` as an HxWx3 uint8 RGB array (grayscale ones repeated to RGB)."""
-    return _photo(name).copy()
+def photo(source: str | PathLike | bytes = "chelsea") -> np.ndarray:
+    """A picture as an HxWx3 uint8 RGB array: an offline photo's name (see photo_names()), "upload"
+    (the picture last given to upload()), a file path or an http(s) URL (read by load_image)."""
+    if isinstance(source, str) and source in _PHOTOS:
+        return _photo(source).copy()
+    if source == "upload":
+        return uploaded()
+    if isinstance(source, str) and not (
+        source.startswith(("http://", "https://")) or os.path.sep in source or os.path.splitext(source)[1]
+    ):
+        raise KeyError(
+            f"no photo named {source!r}; available: {', '.join(_PHOTOS)}; "
+            "or give a file path, an http(s) URL, or 'upload' after data.upload()"
+        )
+    return load_image(source)
+
+
+def labelled_images(
+    name: str = "imagenette", n: int = 500, size: int = 160, seed: int = 0
+) -> tuple[Sequence[np.ndarray], np.ndarray, str]:
+    """n labelled images of a real image set if one can be had (see image_set), else n offline
+    composites (objects with ImageNet labels pasted on textures), saying which in one line.
+
+    Returns (images, labels, what): images HxWx3 uint8 of size x size (a lazy sequence for a real
+    set), labels int64 ImageNet class indices, and what was used ("imagenette" or "composites").
+    """
+    try:
+        images, labels = image_set(name, n=n, size=size, seed=seed)
+    except DataUnavailable as error:
+        print(
+            f"{name} is not available here, so these cells use {n} offline composites instead "
+            f"(objects pasted on textures, 3 classes). Why: {str(error).split('. ')[0]}."
+        )
+        images, labels, _ = composites(n, seed=seed, size=size)
+        return images, labels, "composites"
+    print(f"{name}: {len(images)} images ({size} x {size}) of {len(set(labels.tolist()))} classes")
+    return images, labels, name
 
 
 # The composites' objects: photo, crop box (left, top, right, bottom) in its pixels, mask shape,
