@@ -127,7 +127,9 @@ def test_download_checks_extracts_and_reads_in_the_archives_layout(served, tmp_p
     assert len(data.image_set("imagenette")[0]) == 30 and served.requests == requests
 
 
-def test_offline_without_a_cached_copy_says_what_is_missing_and_where_to_put_it(served, tmp_path, monkeypatch):
+def test_offline_without_a_cached_copy_says_what_is_missing_and_where_to_put_it(
+    served, tmp_path, monkeypatch
+):
     monkeypatch.setenv("VIZKIT_OFFLINE", "1")
     with pytest.raises(data.DataUnavailable) as error:
         data.image_set("imagenette")

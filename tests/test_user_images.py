@@ -42,7 +42,9 @@ def test_exif_rotation_is_applied():
     exif[0x0112] = 6  # orientation: the camera was turned; the picture must be rotated 90 degrees clockwise
     img = data.load_image(encoded(gradient(64, 32), "JPEG", exif=exif.tobytes(), quality=95))
     assert img.shape == (64, 32, 3)
-    assert img[0, -1, 1] < 60 and img[0, 0, 1] > 190  # the top row was the left column: green from high to low
+    assert (
+        img[0, -1, 1] < 60 and img[0, 0, 1] > 190
+    )  # the top row was the left column: green from high to low
 
 
 def test_large_pictures_are_downscaled_and_huge_ones_refused_before_decoding():
