@@ -11,6 +11,7 @@ from os import PathLike
 import numpy as np
 from PIL import Image
 
+from .cutouts import CUTOUTS, cutout, cutout_names
 from .image_sets import IMAGE_SETS, DataUnavailable, ImageFiles, data_dir, image_set  # noqa: F401 (vizkit.data.*)
 from .images import resize, to_rgb
 from .user_images import BadImage, load_image, upload, uploaded  # noqa: F401 (vizkit.data.*)
@@ -98,7 +99,7 @@ def labelled_images(
     name: str = "imagenette", n: int = 500, size: int = 160, seed: int = 0
 ) -> tuple[Sequence[np.ndarray], np.ndarray, str]:
     """n labelled images of a real image set if one can be had (see image_set), else n offline
-    composites (objects with ImageNet labels pasted on textures), saying which in one line.
+    composites of every object installed here (object_names()), saying which in one line.
 
     Returns (images, labels, what): images HxWx3 uint8 of size x size (a lazy sequence for a real
     set), labels int64 ImageNet class indices, and what was used ("imagenette" or "composites").
@@ -106,11 +107,13 @@ def labelled_images(
     try:
         images, labels = image_set(name, n=n, size=size, seed=seed)
     except DataUnavailable as error:
+        objects = object_names()
+        images, labels, _ = composites(n, seed=seed, size=size, objects=objects)
         print(
             f"{name} is not available here, so these cells use {n} offline composites instead "
-            f"(objects pasted on textures, 3 classes). Why: {str(error).split('. ')[0]}."
+            f"({len(objects)} objects of {len(set(labels.tolist()))} classes pasted on textures). "
+            f"Why: {str(error).split('. ')[0]}."
         )
-        images, labels, _ = composites(n, seed=seed, size=size)
         return images, labels, "composites"
     print(f"{name}: {len(images)} images ({size} x {size}) of {len(set(labels.tolist()))} classes")
     return images, labels, name
@@ -133,13 +136,17 @@ OBJECTS = {
 BACKGROUNDS = TEXTURES + ("moon", "hubble_deep_field")
 
 
-def composites(n: int, seed: int = 0, size: int = 224) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def composites(
+    n: int, seed: int = 0, size: int = 224, objects: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n images with one known object each, pasted at a random place and scale onto a background.
 
-    Objects (see OBJECTS): the chelsea cat's head ("Egyptian cat"), the coffee cup ("espresso"),
-    the motorcycle ("moped"), chosen at random, flipped at random. Backgrounds: random crops of
-    brick, grass, gravel, moon and Hubble photos. The offline model's top-1 is the label on about
-    97% of them (measured; the tests assert at least 85% for a fresh seed). Deterministic in seed;
+    objects: names from OBJECTS (the chelsea cat's head "Egyptian cat", the coffee cup "espresso",
+    the motorcycle "moped") and from cutouts.CUTOUTS (photo cut-outs of 33 more classes, where
+    Debian's tuxpaint stamps are installed: see object_names()); None = the three built-in ones.
+    Each image takes one at random, flipped at random. Backgrounds: random crops of brick, grass,
+    gravel, moon and Hubble photos. The offline model's top-1 is the label on about 97% of them
+    (measured; the tests assert at least 85% for a fresh seed). Deterministic in seed and objects;
     no model is involved.
 
     Returns:
@@ -148,27 +155,44 @@ def composites(n: int, seed: int = 0, size: int = 224) -> tuple[np.ndarray, np.n
     """
     if n < 0 or size < 32:
         raise ValueError(f"need n >= 0 and size >= 32, got n={n}, size={size}")
+    kinds = list(OBJECTS) if objects is None else list(objects)
+    unknown = [k for k in kinds if k not in OBJECTS and k not in CUTOUTS]
+    if unknown or not kinds:
+        raise KeyError(f"unknown objects {unknown}; available: {', '.join(object_names())}")
     rng = np.random.default_rng(seed)
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)
     masks = np.zeros((n, size, size), bool)
-    kinds = list(OBJECTS)
     for i in range(n):
-        photo_name, (left, top, right, bottom), shape, (lo, hi), label, _ = OBJECTS[
-            kinds[rng.integers(len(kinds))]
-        ]
-        obj = _photo(photo_name)[top:bottom, left:right]
+        obj, shape, (lo, hi), labels[i] = _object(kinds[rng.integers(len(kinds))])
         scale = rng.uniform(lo, hi) * size / 224 / max(obj.shape[:2])
         h, w = (min(size, max(1, round(s * scale))) for s in obj.shape[:2])
+        if isinstance(shape, np.ndarray):  # a cut-out's own mask
+            mask = np.asarray(Image.fromarray(shape).resize((w, h), Image.NEAREST))
+        else:
+            mask = _ellipse(h, w) if shape == "ellipse" else np.ones((h, w), bool)
         obj = resize(np.ascontiguousarray(obj), (h, w))
-        obj = obj[:, ::-1] if rng.random() < 0.5 else obj
+        if rng.random() < 0.5:
+            obj, mask = obj[:, ::-1], mask[:, ::-1]
         images[i] = _background(rng, size)
         y, x = rng.integers(size - h + 1), rng.integers(size - w + 1)
-        mask = _ellipse(h, w) if shape == "ellipse" else np.ones((h, w), bool)
         images[i, y : y + h, x : x + w][mask] = obj[mask]
         masks[i, y : y + h, x : x + w] = mask
-        labels[i] = label
     return images, labels, masks
+
+
+def object_names() -> list[str]:
+    """Objects that composites() can paste here: the three built-in ones and the installed cut-outs."""
+    return list(OBJECTS) + cutout_names()
+
+
+def _object(kind: str) -> tuple[np.ndarray, str | np.ndarray, tuple[int, int], int]:
+    """(pixels, mask shape or the mask itself, long-side range at size 224, ImageNet index) of an object."""
+    if kind in OBJECTS:
+        photo_name, (left, top, right, bottom), shape, sizes, label, _ = OBJECTS[kind]
+        return _photo(photo_name)[top:bottom, left:right], shape, sizes, label
+    rgb, mask = cutout(kind)
+    return rgb, mask, (120, 190), CUTOUTS[kind][1]
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
