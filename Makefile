@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab gallery gallery-fast test test-floors test-colab assignments bench train-fast-style clean
+.PHONY: install lint lab gallery gallery-fast screenshots test test-floors test-colab assignments bench train-fast-style clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ gallery: install
 
 gallery-fast: install
 	VIZKIT_FAST=1 $(BIN)/python tools/gallery.py
+
+## Browser screenshots of the gallery's index and of notebook 07 (needs Chromium) under build/screenshots/.
+screenshots:
+	$(BIN)/python tools/screenshots.py
 
 ## Unit tests, then every notebook executed top to bottom in fast mode by nbval.
 ## (The Colab rehearsal has its own target; tests marked cuda skip themselves without a GPU.)

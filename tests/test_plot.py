@@ -1,5 +1,6 @@
 """Plot helpers: known normalisations, overlays, and figures that carry their labels."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -34,7 +35,56 @@ def test_heatmap_has_title_and_colour_bar_in_heatmap_units():
     fig = plot.show_heatmap(np.ones((32, 32, 3)), heat, title="t", label="prob")
     ax, cbar = fig.axes
     assert ax.get_title() == "t" and cbar.get_ylabel() == "prob"
-    assert np.allclose(cbar.get_ylim(), (heat.min(), heat.max()))  # the heatmap's own units
+    assert np.allclose(
+        cbar.get_ylim(), (0, heat.max())
+    )  # positive evidence starts at zero, not at the minimum
+
+
+def test_heat_range_per_kind():
+    heat = np.array([[0.86, 0.90], [0.95, 0.97]])
+    assert plot.heat_range(heat, "positive") == (0.0, 0.97)  # a 0.86-0.97 map is not shown full range
+    assert plot.heat_range(heat, "probability") == (0.0, 1.0)
+    lo, hi = plot.heat_range(heat, "probability", center=0.93)  # occlusion: about the unoccluded p
+    assert np.isclose(lo, 0.86) and np.isclose(hi, 1.0) and np.isclose((lo + hi) / 2, 0.93)
+    signed = np.array([[-1.0, 0.5], [2.0, 0.0]])
+    assert plot.heat_range(signed, "signed") == (-2.0, 2.0)  # symmetric about zero
+    assert plot.heat_range(-np.abs(signed), "positive") == (0.0, 1.0)  # no evidence: a unit range, not (0, 0)
+    with pytest.raises(ValueError, match="positive"):
+        plot.heat_range(heat, "jet")
+
+
+def test_clip_at_a_percentile_is_named_on_the_colour_bar():
+    heat = np.ones((40, 40))
+    heat[0, 0] = 1000.0  # one extreme pixel in 1,600
+    assert plot.heat_range(heat, "positive") == (0.0, 1000.0)
+    assert plot.heat_range(heat, "positive", clip=99) == (0.0, 1.0)
+    fig = plot.show_heatmap(np.zeros((40, 40, 3)), heat, label="|gradient|", clip=99)
+    assert fig.axes[1].get_ylabel() == "|gradient| (clipped at the 99th percentile)"
+    assert np.allclose(fig.axes[1].get_ylim(), (0, 1))
+
+
+def test_shared_range_covers_every_compared_panel():
+    a, b = np.full((4, 4), 0.2), np.full((4, 4), 3.0)
+    assert plot.shared_range([a, b]) == (0.0, 3.0)
+    assert plot.shared_range([a - 1, b - 1], "signed") == (-2.0, 2.0)
+    fig, axes = plt.subplots(1, 2)
+    lo, hi = plot.shared_range([a, b])
+    for ax, m in zip(axes, [a, b]):
+        plot.show_heatmap(np.zeros((8, 8, 3)), m, ax=ax, vmin=lo, vmax=hi)
+    assert all(np.allclose(cb.get_ylim(), (0, 3)) for cb in fig.axes[2:])
+
+
+def test_overlay_opacity_follows_the_value():
+    img = np.full((4, 4, 3), 0.5)
+    heat = np.zeros((4, 4))
+    heat[0, 0] = 1.0
+    out = plot.overlay(img, heat, alpha=0.75, vmin=0, vmax=1)
+    assert np.allclose(out[1:, 1:], 0.5)  # no evidence: the photo itself
+    assert not np.allclose(out[0, 0], 0.5)
+    signed = np.zeros((4, 4))
+    signed[0, 0], signed[3, 3] = -1.0, 1.0
+    out = plot.overlay(img, signed, vmin=-1, vmax=1, cmap="RdBu_r", center=0.0)
+    assert np.allclose(out[1, 1], 0.5) and out[0, 0, 2] > out[0, 0, 0] and out[3, 3, 0] > out[3, 3, 2]
 
 
 def test_topk_uses_class_names():
@@ -52,8 +102,11 @@ def test_show_maps_one_colour_bar():
     maps = np.random.default_rng(0).random((6, 5, 5)) * np.arange(1, 7)[:, None, None]
     fig = plot.show_maps(maps, titles=list("abcdef"), ncols=3)
     assert len(fig.axes) == 7  # a 2 x 3 grid of maps and one colour bar
-    assert {ax.images[0].get_clim() for ax in fig.axes[:6]} == {(maps.min(), maps.max())}
+    assert {ax.images[0].get_clim() for ax in fig.axes[:6]} == {(0.0, maps.max())}  # one scale, from zero
     assert fig.axes[-1].get_ylabel() == "activation"
+    signed = plot.show_maps(maps - 3, kind="signed")
+    lo, hi = signed.axes[0].images[0].get_clim()
+    assert lo == -hi == -np.abs(maps - 3).max() and signed.axes[0].images[0].get_cmap().name == "RdBu_r"
 
 
 def test_snap_to_grid_keeps_an_already_gridded_layout():

@@ -2,13 +2,19 @@
 
 Usage: python tools/gallery.py [NOTEBOOK ...]   (VIZKIT_FAST=1 for the quick version)
 Each run also writes the figures as PNG files under build/gallery/png/, to look at one by one, and
-every cell's printed text to build/gallery/<notebook>.out.txt (diff two runs to see what moved)."""
+every cell's printed text to build/gallery/<notebook>.out.txt (diff two runs to see what moved).
+Formulas render offline from a local MathJax (jupyter-server-mathjax). The run reports, per
+notebook, figures too wide for the notebook column or with text under 8 pt there, and any
+warning or error text a cell wrote (build/gallery/<notebook>.problems.txt); it exits non-zero if
+there is any."""
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,17 +25,41 @@ from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "gallery"
+COLUMN_PX = 1000  # a notebook's output column at the default dpi
+MIN_POINTS = 8.0  # smallest readable text once a figure is scaled to the column
+# Runs first in the kernel: records, for every figure drawn, its width in pixels and its smallest text.
+PROBE = """
+import json as _json, os as _os
+from matplotlib.backend_bases import FigureCanvasBase as _Canvas
+_draw = _Canvas.print_figure
+def _probe(self, *args, **kwargs):
+    fig = self.figure
+    dpi = kwargs.get("dpi") or fig.dpi
+    sizes = [t.get_fontsize() for t in fig.findobj(lambda a: hasattr(a, "get_fontsize"))
+             if hasattr(t, "get_text") and t.get_text().strip() and t.get_visible()]
+    with open(_os.environ["VIZKIT_GALLERY_PROBE"], "a") as f:
+        f.write(_json.dumps({"width": fig.get_figwidth() * dpi, "smallest": min(sizes, default=99)}) + "\\n")
+    return _draw(self, *args, **kwargs)
+_Canvas.print_figure = _probe
+"""
 
 
-def render(path: Path) -> tuple[float, int]:
-    """Execute one notebook in its folder, write its HTML and PNGs; return (seconds, figures)."""
+def render(path: Path) -> tuple[float, int, list[str]]:
+    """Execute one notebook in its folder, write its HTML and PNGs; return (seconds, figures, problems)."""
     nb = nbformat.read(path, as_version=4)
+    probe = OUT / f"{path.stem}.figures.jsonl"
+    probe.unlink(missing_ok=True)
+    os.environ["VIZKIT_GALLERY_PROBE"] = str(probe)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE))
     start = time.perf_counter()
     NotebookClient(
         nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
     seconds = time.perf_counter() - start
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    del nb.cells[0]
+    body, _ = HTMLExporter(
+        mathjax_url="mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+    ).from_notebook_node(nb)
     (OUT / f"{path.stem}.html").write_text(body, encoding="utf-8")
     figures = 0
     for old in (OUT / "png").glob(f"{path.stem}_cell*.png"):
@@ -39,11 +69,17 @@ def render(path: Path) -> tuple[float, int]:
             png = output.get("data", {}).get("image/png")
             if png:
                 figures += 1
-                (OUT / "png" / f"{path.stem}_cell{i:02d}_{figures:02d}.png").write_bytes(
-                    base64.b64decode(png)
-                )
+                name = f"{path.stem}_cell{i:02d}_{figures:02d}.png"
+                (OUT / "png" / name).write_bytes(base64.b64decode(png))
+                if (
+                    "gallery" in cell.metadata.get("tags", [])
+                    and not (OUT / "png" / f"{path.stem}_best.png").exists()
+                ):
+                    shutil.copy(OUT / "png" / name, OUT / "png" / f"{path.stem}_best.png")
     (OUT / f"{path.stem}.out.txt").write_text(printed(nb), encoding="utf-8")
-    return seconds, figures
+    found = problems(nb, probe)
+    (OUT / f"{path.stem}.problems.txt").write_text("\n".join(found) + "\n", encoding="utf-8")
+    return seconds, figures, found
 
 
 def printed(nb: nbformat.NotebookNode) -> str:
@@ -59,29 +95,103 @@ def printed(nb: nbformat.NotebookNode) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(names: list[str]) -> None:
+def problems(nb: nbformat.NotebookNode, probe: Path) -> list[str]:
+    """Warnings or errors written by cells, and figures unreadable at the notebook column's width."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            if output.get("name") == "stderr" and ("Warning" in text or "Error" in text):
+                found.append(f"cell {i}: warning text: {text.strip().splitlines()[0][:160]}")
+            if output.get("output_type") == "error":
+                found.append(f"cell {i}: error: {output.get('ename')}: {output.get('evalue', '')[:160]}")
+    for k, line in enumerate(probe.read_text().splitlines() if probe.exists() else [], start=1):
+        fig = json.loads(line)
+        scale = min(1.0, COLUMN_PX / fig["width"])
+        if fig["width"] > COLUMN_PX * 1.02 and fig["smallest"] * scale < MIN_POINTS:
+            found.append(
+                f"figure {k}: {fig['width']:.0f} px wide, shown at {scale:.0%}: its smallest text "
+                f"({fig['smallest']:.0f} pt) reads as {fig['smallest'] * scale:.1f} pt"
+            )
+    return found
+
+
+def notebook_card(path: Path) -> tuple[str, str]:
+    """(title, the first sentence of its introduction) from the notebook's first markdown cell."""
+    lines = nbformat.read(path, as_version=4).cells[0].source.splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith("# ")]
+    if not heads:
+        return path.stem, ""
+    paragraph = []
+    for line in lines[heads[0] + 1 :]:
+        if line.strip():
+            paragraph.append(line.strip())
+        elif paragraph:
+            break
+    first = " ".join(paragraph).replace("*", "").replace("`", "").split(". ")[0].rstrip(".")
+    return lines[heads[0]][2:].strip(), first + "." if first else ""
+
+
+def write_index() -> None:
+    """build/gallery/index.html: per notebook its title, a line of what it teaches, its best figure."""
+    cards = []
+    for page in sorted(OUT.glob("*.html")):
+        if page.stem == "index":
+            continue
+        source = ROOT / "notebooks" / f"{page.stem}.ipynb"
+        title, line = notebook_card(source) if source.exists() else (page.stem, "")
+        run = page.with_suffix(".txt").read_text() if page.with_suffix(".txt").exists() else ""
+        thumb = OUT / "png" / f"{page.stem}_best.png"
+        img = f"<img src='png/{thumb.name}' alt='{html.escape(title)}'>" if thumb.exists() else ""
+        cards.append(
+            f"<a class='card' href='{page.name}'>{img}<h2>{html.escape(title)}</h2>"
+            f"<p>{html.escape(line)}</p><p class='run'>{html.escape(run)}</p></a>"
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}"
+        ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:18px}"
+        ".card{display:block;border:1px solid #ddd;border-radius:8px;padding:12px;text-decoration:none;color:inherit}"
+        ".card:hover{border-color:#888}.card img{width:100%;height:200px;object-fit:contain;background:#fafafa}"
+        ".card h2{font-size:1.05em;margin:.6em 0 .3em}.card p{margin:.2em 0;font-size:.9em}.run{color:#777}"
+    )
+    (OUT / "index.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>vizkit gallery</title>"
+        f"<style>{style}</style></head><body><h1>vizkit: the notebooks, executed</h1>"
+        "<p>Visualizing and understanding convolutional networks (CS231n lecture 12), run top to bottom.</p>"
+        f"<div class='cards'>{''.join(cards)}</div></body></html>",
+        encoding="utf-8",
+    )
+
+
+def copy_mathjax() -> None:
+    """A local MathJax under build/gallery/mathjax/, so that formulas render without a network."""
+    import jupyter_server_mathjax
+
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    if not (OUT / "mathjax" / "MathJax.js").exists():
+        shutil.copytree(source, OUT / "mathjax", dirs_exist_ok=True)
+
+
+def main(names: list[str]) -> int:
     (OUT / "png").mkdir(parents=True, exist_ok=True)
+    copy_mathjax()
     paths = [ROOT / "notebooks" / n for n in names] if names else sorted((ROOT / "notebooks").glob("*.ipynb"))
     mode = "fast" if os.environ.get("VIZKIT_FAST", "0") not in ("", "0") else "full"
+    flagged = 0
     for path in paths:
-        seconds, figures = render(path)
+        (OUT / "png" / f"{path.stem}_best.png").unlink(missing_ok=True)
+        seconds, figures, found = render(path)
+        flagged += len(found)
         print(
             f"{path.name}: {seconds:.0f} s, {figures} figures -> build/gallery/{path.stem}.html", flush=True
         )
+        for problem in found:
+            print(f"  {problem}", flush=True)
         (OUT / f"{path.stem}.txt").write_text(f"{mode} mode, {seconds:.0f} s, {figures} figures")
-    rows = [
-        f"<li><a href='{p.stem}.html'>{html.escape(p.stem)}</a> "
-        f"({(p.with_suffix('.txt').read_text() if p.with_suffix('.txt').exists() else '')})</li>"
-        for p in sorted(OUT.glob("*.html"))
-        if p.stem != "index"
-    ]
-    (OUT / "index.html").write_text(
-        f"<html><head><meta charset='utf-8'><title>vizkit gallery</title></head><body>"
-        f"<h1>vizkit notebooks, executed</h1><ul>{''.join(rows)}</ul></body></html>",
-        encoding="utf-8",
-    )
-    print(f"gallery: {OUT / 'index.html'}")
+    write_index()
+    print(f"gallery: {OUT / 'index.html'}" + (f"; {flagged} problem(s) listed above" if flagged else ""))
+    return 1 if flagged else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -37,9 +37,10 @@ def occlusion(
     """Probability of `target` with a size x size square occluded at each position (Zeiler & Fergus 2013).
 
     x: one normalised 1x3xHxW image. baseline: what replaces the occluded pixels, in the model's
-    input space: a number (0.0 is the data mean after normalisation) or a tensor shaped like x
-    (a blurred copy, say). Windows lie fully inside the image, `stride` apart; the occluded copies
-    are evaluated batch_size at a time. Returns the (rows, cols) grid of probabilities.
+    input space: a number (0.0 is mid-grey for the offline model's (x - 0.5) / 0.5 input, the mean
+    image for a mean-centred one) or a tensor shaped like x (a blurred copy, say). Windows lie fully
+    inside the image, `stride` apart; the occluded copies are evaluated batch_size at a time.
+    Returns the (rows, cols) grid of probabilities.
     """
     x = on_model_device(model, x)
     if x.shape[0] != 1:

@@ -113,22 +113,85 @@ def show_filters(
     return fig
 
 
+KINDS = ("positive", "signed", "probability")
+CMAPS = {"positive": "inferno", "signed": "RdBu_r", "probability": "viridis"}
+
+
+def heat_range(
+    heat: ArrayLike, kind: str = "positive", center: float | None = None, clip: float | None = None
+) -> tuple[float, float]:
+    """Colour limits (lo, hi) for a map of one kind.
+
+    kind="positive": from 0 to the map's maximum (evidence starts at zero, whatever the map's minimum);
+    "signed": symmetric about `center` (default 0), out to the largest |heat - center|;
+    "probability": 0 to 1, or symmetric about `center` (e.g. the unoccluded probability) when given.
+    clip: a percentile (e.g. 99) of |heat - center| used instead of the maximum, so that a few
+    extreme pixels do not wash out the rest.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    h = _numpy(heat).astype(np.float64)
+    if kind == "probability" and center is None:
+        return 0.0, 1.0
+    c = 0.0 if center is None else float(center)
+    spread = np.abs(h - c) if kind != "positive" else np.maximum(h, 0)
+    top = float(np.percentile(spread, clip)) if clip is not None else float(spread.max())
+    top = top if top > 0 else 1.0
+    return (0.0, top) if kind == "positive" else (c - top, c + top)
+
+
+def shared_range(
+    maps: Sequence[ArrayLike], kind: str = "positive", center: float | None = None, clip: float | None = None
+) -> tuple[float, float]:
+    """One colour range for panels that are compared: the widest of their heat_range()s."""
+    ranges = [heat_range(m, kind, center, clip) for m in maps]
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
 def overlay(
     img: ArrayLike,
     heatmap: ArrayLike,
-    alpha: float = 0.5,
-    cmap: str = "jet",
+    alpha: float = 0.75,
+    cmap: str = "inferno",
     vmin: float | None = None,
     vmax: float | None = None,
+    center: float | None = None,
 ) -> np.ndarray:
-    """Blend a heatmap (h, w; resized bilinearly to the image) over an HxWx3 image -> HxWx3 in [0, 1]."""
+    """A heatmap (h, w; resized bilinearly to the image) over an HxWx3 image -> HxWx3 in [0, 1].
+
+    The opacity follows the value: alpha where the map reaches its limit, 0 where there is no evidence
+    (at vmin, or at `center` for a signed map), so the photo shows through where the map says nothing.
+    """
     img = _numpy(img)
     img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
     heat = resize_map(_numpy(heatmap), img.shape[:2])
-    lo = heat.min() if vmin is None else vmin
-    hi = heat.max() if vmax is None else vmax
-    colours = matplotlib.colormaps[cmap](np.clip((heat - lo) / max(hi - lo, 1e-12), 0, 1))[..., :3]
-    return (1 - alpha) * img + alpha * colours
+    lo = float(heat.min()) if vmin is None else vmin
+    hi = float(heat.max()) if vmax is None else vmax
+    t = np.clip((heat - lo) / max(hi - lo, 1e-12), 0, 1)
+    colours = matplotlib.colormaps[cmap](t)[..., :3]
+    strength = t if center is None else np.clip(np.abs(heat - center) / max(hi - center, 1e-12), 0, 1)
+    weight = alpha * strength[..., None]
+    return (1 - weight) * img + weight * colours
+
+
+def map_style(
+    heat: np.ndarray,
+    kind: str,
+    center: float | None,
+    clip: float | None,
+    vmin: float | None,
+    vmax: float | None,
+    cmap: str | None,
+    label: str,
+) -> tuple[float, float, str, str]:
+    """(lo, hi, colormap, colour-bar label) of a map drawn as `kind` (see heat_range)."""
+    lo, hi = heat_range(heat, kind, center, clip)
+    lo, hi = (lo if vmin is None else vmin), (hi if vmax is None else vmax)
+    diverging = kind == "signed" or (kind == "probability" and center is not None)
+    cmap = cmap or (CMAPS["signed"] if diverging else CMAPS[kind])
+    if clip is not None:
+        label = f"{label} (clipped at the {clip:g}th percentile)".strip()
+    return lo, hi, cmap, label
 
 
 def show_heatmap(
@@ -136,20 +199,30 @@ def show_heatmap(
     heatmap: ArrayLike,
     title: str = "",
     label: str = "",
-    alpha: float = 0.5,
-    cmap: str = "jet",
+    kind: str = "positive",
+    center: float | None = None,
+    clip: float | None = None,
     ax: plt.Axes | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
+    alpha: float = 0.75,
+    cmap: str | None = None,
 ) -> Figure:
-    """The heatmap overlaid on the image, with a colour bar in the heatmap's own units (`label`)."""
+    """The heatmap over the image, with a colour bar in the map's own units (`label`).
+
+    kind says what the map is and sets the defaults (see heat_range): "positive" (evidence from
+    0, inferno), "signed" (diverging RdBu_r, symmetric about `center`, default 0) or "probability"
+    (0-1 with viridis, or diverging about `center`, e.g. the unoccluded probability). clip: a
+    percentile for the top of the range, named on the colour bar. vmin/vmax (e.g. from
+    shared_range, for compared panels) override the range. Opacity follows the value.
+    """
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
     fig = ax.figure
     heat = _numpy(heatmap)
-    lo = float(heat.min()) if vmin is None else vmin
-    hi = float(heat.max()) if vmax is None else vmax
-    ax.imshow(overlay(img, heat, alpha, cmap, lo, hi))
+    lo, hi, cmap, label = map_style(heat, kind, center, clip, vmin, vmax, cmap, label)
+    diverging = kind == "signed" or (kind == "probability" and center is not None)
+    ax.imshow(overlay(img, heat, alpha, cmap, lo, hi, center=(lo + hi) / 2 if diverging else None))
     mappable = cm.ScalarMappable(norm=plt.Normalize(lo, hi), cmap=cmap)
     fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.04, label=label)
     ax.set_title(title, fontsize=10)
@@ -157,19 +230,45 @@ def show_heatmap(
     return fig
 
 
+def show_map(
+    heatmap: ArrayLike,
+    title: str = "",
+    label: str = "",
+    kind: str = "positive",
+    center: float | None = None,
+    clip: float | None = None,
+    ax: plt.Axes | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str | None = None,
+) -> Figure:
+    """A map on its own (no photo), coloured by kind as show_heatmap does, with its colour bar."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    heat = _numpy(heatmap)
+    lo, hi, cmap, label = map_style(heat, kind, center, clip, vmin, vmax, cmap, label)
+    im = ax.imshow(heat, cmap=cmap, vmin=lo, vmax=hi)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([]), ax.set_yticks([])
+    return ax.figure
+
+
 def show_maps(
     maps: ArrayLike,
     titles: Sequence[str] | None = None,
     ncols: int = 8,
     size: float = 1.4,
-    cmap: str = "viridis",
+    cmap: str | None = None,
     suptitle: str | None = None,
     label: str = "activation",
+    kind: str = "positive",
 ) -> Figure:
-    """Feature maps (N, h, w) in one shared colour scale, with one colour bar."""
+    """Feature maps (N, h, w) in one shared colour scale (by kind, see heat_range), with one colour bar."""
     maps = _numpy(maps)
     fig, axes = _grid(len(maps), ncols, size, extra_w=0.8)
-    lo, hi = float(maps.min()), float(maps.max())
+    lo, hi = heat_range(maps, kind)
+    cmap = cmap or CMAPS[kind]
     for i, (ax, m) in enumerate(zip(axes, maps)):
         ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi)
         ax.set_xticks([]), ax.set_yticks([])
