@@ -69,3 +69,18 @@ def test_offline_model_recognises_composites_of_an_unused_seed(model):
             x = torch.cat([model.preprocess(img, crop=False) for img in images[start : start + 50]])
             correct += (model(x).argmax(1).numpy() == labels[start : start + 50]).sum()
     assert correct / 500 >= 0.85, f"top-1 accuracy {correct / 500:.3f}"
+
+
+def test_pairs_put_two_different_objects_in_opposite_halves_with_exact_masks():
+    images, labels, masks = data.pairs(12, seed=5, size=160)
+    assert images.shape == (12, 160, 160, 3) and labels.shape == (12, 2) and masks.shape == (12, 2, 160, 160)
+    assert (labels[:, 0] != labels[:, 1]).all() and set(labels.ravel().tolist()) == {285, 967}
+    assert not (masks[:, 0] & masks[:, 1]).any()  # the two never overlap
+    for m in masks:
+        cols = [np.flatnonzero(m[j].any(0)) for j in range(2)]
+        assert all(len(c) for c in cols)
+        assert (cols[0].max() < 80 <= cols[1].min()) or (cols[1].max() < 80 <= cols[0].min())  # one per half
+    again = data.pairs(12, seed=5, size=160)
+    assert all(np.array_equal(a, b) for a, b in zip((images, labels, masks), again))
+    with pytest.raises(KeyError, match="two or more objects"):
+        data.pairs(2, objects=["cat"])

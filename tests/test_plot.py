@@ -51,6 +51,8 @@ def test_heat_range_per_kind():
     assert plot.heat_range(-np.abs(signed), "positive") == (0.0, 1.0)  # no evidence: a unit range, not (0, 0)
     with pytest.raises(ValueError, match="positive"):
         plot.heat_range(heat, "jet")
+    fig = plot.show_heatmap(np.zeros((2, 2, 3)), heat, kind="probability", center=0.93)
+    assert np.allclose(fig.axes[1].get_ylim(), (0.86, 1.0))  # the bar stops at p = 1
 
 
 def test_clip_at_a_percentile_is_named_on_the_colour_bar():

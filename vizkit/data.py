@@ -181,6 +181,51 @@ def composites(
     return images, labels, masks
 
 
+def pairs(
+    n: int, seed: int = 0, size: int = 224, objects: Sequence[str] = ("cat", "espresso")
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n images with two different objects each, one in the left half and one in the right (at random),
+    on a background as composites() uses: the Grad-CAM paper's "cat and dog" picture, with masks.
+
+    objects: two or more names from object_names(); each image takes two of them at random, each
+    pasted with its long side at 90-110 px (at size 224), flipped at random. Deterministic in seed.
+
+    Returns:
+        images: uint8 (n, size, size, 3); labels: int64 (n, 2) ImageNet class indices, left-to-right
+        order not implied; masks: bool (n, 2, size, size), masks[i, j] where object labels[i, j] is.
+    """
+    kinds = list(objects)
+    unknown = [k for k in kinds if k not in OBJECTS and k not in CUTOUTS]
+    if unknown or len(kinds) < 2:
+        raise KeyError(f"need two or more objects, got {kinds}; available: {', '.join(object_names())}")
+    if n < 0 or size < 64:
+        raise ValueError(f"need n >= 0 and size >= 64, got n={n}, size={size}")
+    rng = np.random.default_rng(seed)
+    images = np.empty((n, size, size, 3), np.uint8)
+    labels = np.empty((n, 2), np.int64)
+    masks = np.zeros((n, 2, size, size), bool)
+    half = size // 2
+    for i in range(n):
+        images[i] = _background(rng, size)
+        picked = rng.choice(len(kinds), 2, replace=False)
+        sides = rng.permutation(2)  # which half each object goes to
+        for j, (k, side) in enumerate(zip(picked, sides)):
+            obj, shape, _, labels[i, j] = _object(kinds[k])
+            scale = min(rng.uniform(90, 110) * size / 224, half - 2) / max(obj.shape[:2])
+            h, w = (max(1, round(s * scale)) for s in obj.shape[:2])
+            if isinstance(shape, np.ndarray):
+                mask = np.asarray(Image.fromarray(shape).resize((w, h), Image.NEAREST))
+            else:
+                mask = _ellipse(h, w) if shape == "ellipse" else np.ones((h, w), bool)
+            obj = resize(np.ascontiguousarray(obj), (h, w))
+            if rng.random() < 0.5:
+                obj, mask = obj[:, ::-1], mask[:, ::-1]
+            y, x = rng.integers(size - h + 1), side * half + rng.integers(half - w + 1)
+            images[i, y : y + h, x : x + w][mask] = obj[mask]
+            masks[i, j, y : y + h, x : x + w] = mask
+    return images, labels, masks
+
+
 def object_names() -> list[str]:
     """Objects that composites() can paste here: the three built-in ones and the installed cut-outs."""
     return list(OBJECTS) + cutout_names()

@@ -224,7 +224,9 @@ def show_heatmap(
     diverging = kind == "signed" or (kind == "probability" and center is not None)
     ax.imshow(overlay(img, heat, alpha, cmap, lo, hi, center=(lo + hi) / 2 if diverging else None))
     mappable = cm.ScalarMappable(norm=plt.Normalize(lo, hi), cmap=cmap)
-    fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.04, label=label)
+    bar = fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.04, label=label)
+    if kind == "probability":  # a range symmetric about `center` may pass 0 or 1: show only what exists
+        bar.ax.set_ylim(max(lo, 0.0), min(hi, 1.0))
     ax.set_title(title, fontsize=10)
     ax.set_xticks([]), ax.set_yticks([])
     return fig
@@ -248,7 +250,9 @@ def show_map(
     heat = _numpy(heatmap)
     lo, hi, cmap, label = map_style(heat, kind, center, clip, vmin, vmax, cmap, label)
     im = ax.imshow(heat, cmap=cmap, vmin=lo, vmax=hi)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+    bar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+    if kind == "probability":
+        bar.ax.set_ylim(max(lo, 0.0), min(hi, 1.0))
     ax.set_title(title, fontsize=10)
     ax.set_xticks([]), ax.set_yticks([])
     return ax.figure
