@@ -94,3 +94,10 @@ def test_each_shipped_network_moves_a_held_out_photo_towards_its_style(model, na
         edges = lambda g: np.hypot(*np.gradient(vizkit.images.resize_map(g, (48, 48))))
         r = np.corrcoef(edges(grey(photo)).ravel(), edges(grey(out)).ravel())[0, 1]
         assert r > 0.3, (style_name, r)
+
+
+def test_a_multi_style_network_without_a_style_names_both_arguments():
+    net = fast_style.TransformerNet(norm="conditional", n_styles=3)
+    with pytest.raises(ValueError, match=r"stylize\(img, net, mix=\.\.\.\)") as err:
+        fast_style.stylize(np.zeros((16, 16, 3), np.uint8), net)
+    assert "net(x, style=...)" in str(err.value)

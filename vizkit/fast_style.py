@@ -152,7 +152,8 @@ class TransformerNet(nn.Module):
             return torch.ones(x.shape[0], 1, device=x.device)
         if style is None:
             raise ValueError(
-                f"this network holds {self.n_styles} styles: pass style= an index or {self.n_styles} weights"
+                f"this network holds {self.n_styles} styles: pass a style index or {self.n_styles} weights "
+                f"(net(x, style=...), or stylize(img, net, mix=...))"
             )
         if isinstance(style, int):
             if not 0 <= style < self.n_styles:
