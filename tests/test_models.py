@@ -9,7 +9,7 @@ from PIL import Image
 
 import vizkit
 from vizkit import data
-from vizkit.models import _why_offline
+from vizkit.models import why_offline
 
 # The six photos of the foundation issue and the answers a person would accept as correct.
 EXPECTED = {
@@ -105,7 +105,7 @@ def test_network_probe_is_bounded(monkeypatch):
 
     monkeypatch.delenv("VIZKIT_OFFLINE", raising=False)
     monkeypatch.setattr(socket, "create_connection", hang)
-    assert "no answer" in _why_offline("https://example.invalid/w.pth", timeout=0.2)
+    assert "no answer" in why_offline("https://example.invalid/w.pth", timeout=0.2)
     never.set()
 
 

@@ -225,7 +225,7 @@ def _load_classic(name: str, download: bool) -> Model:
     if os.path.isfile(path):
         state, how = torch.load(path, map_location="cpu", weights_only=True), f"cached at {path}"
     else:
-        reason = _why_offline(weights.url) if download else "downloads are off"
+        reason = why_offline(weights.url) if download else "downloads are off"
         if reason:
             raise WeightsUnavailable(
                 f"ImageNet weights for {name!r} are not in the torch cache ({path}) and cannot be "
@@ -252,7 +252,7 @@ def _load_classic(name: str, download: bool) -> Model:
     )
 
 
-def _why_offline(url: str, timeout: float = 1.5) -> str:
+def why_offline(url: str, timeout: float = 1.5) -> str:
     """Empty if the weights' host answers within `timeout` seconds, else the reason it cannot.
 
     The name lookup and the connection run in a daemon thread, so a hanging DNS cannot stall us.
