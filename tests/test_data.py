@@ -82,5 +82,5 @@ def test_pairs_put_two_different_objects_in_opposite_halves_with_exact_masks():
         assert (cols[0].max() < 80 <= cols[1].min()) or (cols[1].max() < 80 <= cols[0].min())  # one per half
     again = data.pairs(12, seed=5, size=160)
     assert all(np.array_equal(a, b) for a, b in zip((images, labels, masks), again))
-    with pytest.raises(KeyError, match="two or more objects"):
+    with pytest.raises(KeyError, match="need 2 or more known objects"):
         data.pairs(2, objects=["cat"])

@@ -155,10 +155,7 @@ def composites(
     """
     if n < 0 or size < 32:
         raise ValueError(f"need n >= 0 and size >= 32, got n={n}, size={size}")
-    kinds = list(OBJECTS) if objects is None else list(objects)
-    unknown = [k for k in kinds if k not in OBJECTS and k not in CUTOUTS]
-    if unknown or not kinds:
-        raise KeyError(f"unknown objects {unknown}; available: {', '.join(object_names())}")
+    kinds = _objects(list(OBJECTS) if objects is None else objects, 1)
     rng = np.random.default_rng(seed)
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)
@@ -167,13 +164,7 @@ def composites(
         obj, shape, (lo, hi), labels[i] = _object(kinds[rng.integers(len(kinds))])
         scale = rng.uniform(lo, hi) * size / 224 / max(obj.shape[:2])
         h, w = (min(size, max(1, round(s * scale))) for s in obj.shape[:2])
-        if isinstance(shape, np.ndarray):  # a cut-out's own mask
-            mask = np.asarray(Image.fromarray(shape).resize((w, h), Image.NEAREST))
-        else:
-            mask = _ellipse(h, w) if shape == "ellipse" else np.ones((h, w), bool)
-        obj = resize(np.ascontiguousarray(obj), (h, w))
-        if rng.random() < 0.5:
-            obj, mask = obj[:, ::-1], mask[:, ::-1]
+        obj, mask = _sized(obj, shape, h, w, rng)
         images[i] = _background(rng, size)
         y, x = rng.integers(size - h + 1), rng.integers(size - w + 1)
         images[i, y : y + h, x : x + w][mask] = obj[mask]
@@ -194,10 +185,7 @@ def pairs(
         images: uint8 (n, size, size, 3); labels: int64 (n, 2) ImageNet class indices, left-to-right
         order not implied; masks: bool (n, 2, size, size), masks[i, j] where object labels[i, j] is.
     """
-    kinds = list(objects)
-    unknown = [k for k in kinds if k not in OBJECTS and k not in CUTOUTS]
-    if unknown or len(kinds) < 2:
-        raise KeyError(f"need two or more objects, got {kinds}; available: {', '.join(object_names())}")
+    kinds = _objects(objects, 2)
     if n < 0 or size < 64:
         raise ValueError(f"need n >= 0 and size >= 64, got n={n}, size={size}")
     rng = np.random.default_rng(seed)
@@ -213,17 +201,37 @@ def pairs(
             obj, shape, _, labels[i, j] = _object(kinds[k])
             scale = min(rng.uniform(90, 110) * size / 224, half - 2) / max(obj.shape[:2])
             h, w = (max(1, round(s * scale)) for s in obj.shape[:2])
-            if isinstance(shape, np.ndarray):
-                mask = np.asarray(Image.fromarray(shape).resize((w, h), Image.NEAREST))
-            else:
-                mask = _ellipse(h, w) if shape == "ellipse" else np.ones((h, w), bool)
-            obj = resize(np.ascontiguousarray(obj), (h, w))
-            if rng.random() < 0.5:
-                obj, mask = obj[:, ::-1], mask[:, ::-1]
+            obj, mask = _sized(obj, shape, h, w, rng)
             y, x = rng.integers(size - h + 1), side * half + rng.integers(half - w + 1)
             images[i, y : y + h, x : x + w][mask] = obj[mask]
             masks[i, j, y : y + h, x : x + w] = mask
     return images, labels, masks
+
+
+def _objects(names: Sequence[str], at_least: int) -> list[str]:
+    """names as a list, checked: known objects (see object_names()), at least `at_least` of them."""
+    kinds = list(names)
+    unknown = [k for k in kinds if k not in OBJECTS and k not in CUTOUTS]
+    if unknown or len(kinds) < at_least:
+        raise KeyError(
+            f"need {at_least} or more known objects, got {kinds} (unknown: {unknown}); "
+            f"available: {', '.join(object_names())}"
+        )
+    return kinds
+
+
+def _sized(
+    obj: np.ndarray, shape: str | np.ndarray, h: int, w: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """An object's pixels and mask (an ellipse, a rectangle or a cut-out's own) at h x w, flipped at random."""
+    if isinstance(shape, np.ndarray):
+        mask = np.asarray(Image.fromarray(shape).resize((w, h), Image.NEAREST))
+    else:
+        mask = _ellipse(h, w) if shape == "ellipse" else np.ones((h, w), bool)
+    obj = resize(np.ascontiguousarray(obj), (h, w))
+    if rng.random() < 0.5:
+        obj, mask = obj[:, ::-1], mask[:, ::-1]
+    return obj, mask
 
 
 def object_names() -> list[str]:
