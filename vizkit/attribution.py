@@ -86,12 +86,12 @@ def targets(
     return t
 
 
-def _class_score(model, logits: torch.Tensor, target) -> torch.Tensor:
+def summed_class_score(model, logits: torch.Tensor, target) -> torch.Tensor:
     """Sum over the batch of each image's target logit (the unnormalised class score)."""
     return logits.gather(1, targets(model, target, logits)[:, None]).sum()
 
 
-def _fixed_targets(model, x: torch.Tensor, target) -> list[int]:
+def fixed_targets(model, x: torch.Tensor, target) -> list[int]:
     """The classes of the clean batch x (for None: each image's top class), as a list of indices."""
     with frozen(model) as net, torch.no_grad():
         return targets(model, target, net(x)).tolist()
@@ -109,7 +109,7 @@ def input_gradient(model, x: torch.Tensor, target: Target | Sequence[Target] | N
     """
     x = on_model_device(model, x).detach().clone().requires_grad_(True)
     with frozen(model) as net:
-        _class_score(model, net(x), target).backward()
+        summed_class_score(model, net(x), target).backward()
     return x.grad
 
 
@@ -131,7 +131,7 @@ def saliency(
     if smooth <= 0:
         return _unbatch(input_gradient(model, x, target).abs().amax(1).cpu().numpy(), single)
     if target is None:  # fix the class of the clean image, not of each noisy copy
-        target = _fixed_targets(model, x, target)
+        target = fixed_targets(model, x, target)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     sigma = noise * (x.max() - x.min()).item()
     total = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
@@ -144,7 +144,7 @@ def saliency(
 def _objective(model, net, x, target, layer, unit):
     """The scalar to differentiate: a class score, or a channel (or one unit) of an intermediate layer."""
     if layer is None:
-        return _class_score(model, net(x), target)
+        return summed_class_score(model, net(x), target)
     with record(net, layer) as rec:
         net(x)
     act = rec[layer]
@@ -246,7 +246,7 @@ def grad_cam(
         raise ValueError("grad_cam needs layer= (a conv layer name; see model.layers())")
     x = on_model_device(model, x)
     with frozen(model) as net, record(net, layer, grads=True) as rec:
-        _class_score(model, net(x.detach().requires_grad_(True)), target).backward()
+        summed_class_score(model, net(x.detach().requires_grad_(True)), target).backward()
         a, g = rec[layer], rec.grad(layer)
     if a.ndim != 4:
         raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)})")
@@ -257,7 +257,7 @@ def grad_cam(
 def guided_grad_cam(model, x: torch.Tensor, target=None, layer: LayerRef = None) -> np.ndarray:
     """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map. Shaped like guided_backprop."""
     x = on_model_device(model, x)
-    t = _fixed_targets(model, x, target)  # one class for both factors
+    t = fixed_targets(model, x, target)  # one class for both factors
     heat = grad_cam(model, x, t, layer, upsample=True)
     guided = guided_backprop(model, x, t)
     return guided * (heat[:, None] if heat.ndim == 3 else heat[None])

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .attribution import Target, _class_score, _fixed_targets, class_index, targets
+from .attribution import Target, class_index, fixed_targets, summed_class_score, targets
 from .hooks import LayerRef, Recording, frozen, record
 from .layers import channels_last, model_device, on_model_device, resolve_name
 
@@ -101,7 +101,7 @@ class Objective:
 
 def class_score(target: Target | Sequence[Target]) -> Objective:
     """The unnormalised score (logit) of `target`, summed over the batch (one target or one per image)."""
-    return Objective(lambda f: _class_score(f.model, f.logits, target), name=f"class_score({target!r})")
+    return Objective(lambda f: summed_class_score(f.model, f.logits, target), name=f"class_score({target!r})")
 
 
 def log_probability(target: Target | Sequence[Target]) -> Objective:
@@ -618,7 +618,7 @@ def fgsm(
     """
     x = on_model_device(model, x).detach()
     if target is None:
-        target = _fixed_targets(model, x, None)
+        target = fixed_targets(model, x, None)
     _, std = input_stats(model)
     alpha = (eps if steps == 1 else (step_size or 2.5 * eps / steps)) / std
     loss = log_probability(target) if targeted else -log_probability(target)
