@@ -40,6 +40,10 @@ def setup_source() -> str:
     )
 
 
+# Tools, not lessons: badge, setup cell and no outputs, but no parameters, takeaways or exercises.
+TOOLS = ("toolbox.ipynb",)
+
+
 def problems(path: Path) -> list[str]:
     """What is out of line in one notebook (empty when it follows the conventions)."""
     nb = nbformat.read(path, as_version=4)
@@ -49,14 +53,16 @@ def problems(path: Path) -> list[str]:
         found.append("first cell must be markdown starting with the Colab badge")
     if len(cells) < 2 or cells[1].cell_type != "code" or cells[1].source != setup_source():
         found.append("second cell must be the setup cell")
+    if any(c.get("outputs") or c.get("execution_count") for c in cells if c.cell_type == "code"):
+        found.append("stored outputs or execution counts")
+    if path.name in TOOLS:
+        return found
     if not any("parameters" in c.metadata.get("tags", []) for c in cells if c.cell_type == "code"):
         found.append("no code cell tagged 'parameters'")
     text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     for word in ("What you will learn", "Takeaways", "Exercises"):
         if word not in text:
             found.append(f"no {word!r} section")
-    if any(c.get("outputs") or c.get("execution_count") for c in cells if c.cell_type == "code"):
-        found.append("stored outputs or execution counts")
     return found + exercise_problems(cells)
 
 
