@@ -52,9 +52,12 @@ def render(path: Path) -> tuple[float, int, list[str]]:
     os.environ["VIZKIT_GALLERY_PROBE"] = str(probe)
     nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE))
     start = time.perf_counter()
+    # No widget state: the page is read offline, where the widget manager (from a CDN) cannot load,
+    # so widgets show the PNG their display carries (vizkit.explorers, the toolbox) instead.
     NotebookClient(
-        nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+        nb, timeout=1800, kernel_name="python3", store_widget_state=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()  # fmt: skip
     seconds = time.perf_counter() - start
     del nb.cells[0]
     body, _ = HTMLExporter(
