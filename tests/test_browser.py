@@ -58,8 +58,9 @@ def serving(command: list[str], url: str, log: Path):
                 raise AssertionError(f"{url} did not answer within a minute: see {log}")
             yield
         finally:
-            os.killpg(server.pid, 15)
-            server.wait(30)
+            if server.poll() is None:
+                os.killpg(server.pid, 15)
+                server.wait(30)
 
 
 @pytest.fixture
@@ -183,15 +184,30 @@ def test_notebook_12_runs_in_jupyterlab_and_its_style_mixer_answers_a_slider(bro
         wait_for(
             browser, lambda d: src(d, ".vizkit-explorer-picture").startswith("blob:"), 480, "the style mixer"
         )
+        wait_for(browser, lambda d: d.execute_script(  # every cell has run (the page stops following them)
+            "const w = window.jupyterapp.shell.currentWidget;"
+            "return w.sessionContext.session.kernel.status === 'idle' && "
+            "[...w.content.widgets].every(c => c.model.type !== 'code' || c.model.executionCount);"
+        ), 300, "the last cell")  # fmt: skip
         browser.execute_script("document.querySelector('.vizkit-explorer').scrollIntoView()")
         browser.save_screenshot(str(SHOTS / "notebook12-lab.png"))
         before = src(browser, ".vizkit-explorer-picture")
         handle = browser.find_elements("css selector", ".vizkit-explorer .noUi-handle")[1]  # the second style
-        handle.click()
-        from selenium.webdriver.common.keys import Keys
+        for _ in range(3):  # cells above may still be rendering and move it: scroll until it stays put
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
+            time.sleep(1.0)
+        x, y = browser.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]",
+            handle,
+        )
+        from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
-        for _ in range(10):
-            handle.send_keys(Keys.ARROW_RIGHT)
+        drag = ActionBuilder(browser)  # drag the handle to the right, as a person would
+        drag.pointer_action.move_to_location(int(x), int(y))
+        drag.pointer_action.pointer_down()
+        drag.pointer_action.move_to_location(int(x) + 60, int(y))
+        drag.pointer_action.pointer_up()
+        drag.perform()
         wait_for(browser, lambda d: src(d, ".vizkit-explorer-picture") != before, 60, "the mixed picture")
         browser.save_screenshot(str(SHOTS / "notebook12-lab-mixed.png"))
         no_errors(browser)
