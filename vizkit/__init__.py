@@ -19,12 +19,15 @@ from .attribution import (
     occlusion,
     saliency,
 )
+from .cams import grad_cam_plus_plus, layer_cam, score_cam
 from .fast_style import TransformerNet, fast_style_names, stylize, train_fast_style
+from .gradients import gradient_x_input, integrated_gradients
 from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
 from .layers import check_batch, get_layer, layer_names
 from .models import CLASSIC_MODELS, MODEL_NAMES, Model, WeightsUnavailable, load_model
 from .optvis import ascent, class_visualization, deepdream, fgsm, fooling_image
+from .rise import rise
 from .settings import choose, fast_mode, setup
 from .style import efros_leung, gram, invert, style_transfer, texture_synthesis
 
