@@ -1,5 +1,6 @@
-"""Scores: explanation maps against ground truth (pointing game, deletion metric) and how robustly a
-synthesised image shows its class (transform_robustness)."""
+"""Scores: explanation maps against ground truth (pointing game), against the model (deletion,
+insertion, Average Drop / Increase in Confidence), against each other (map_similarity), baseline maps
+(centre, random, edges), and how robustly a synthesised image shows its class (transform_robustness)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,53 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .attribution import Target, class_index, class_probabilities
+from .attribution import Target, class_index, class_probabilities, targets
 from .hooks import frozen
 from .images import resize_map
 from .layers import channels_last, on_model_device
 
 
-def pointing_game(heat: np.ndarray, mask: np.ndarray) -> bool:
-    """True if the map's maximum (upsampled bilinearly to the mask's size) lies on the object (Zhang et al. 2016)."""
-    h = resize_map(heat, mask.shape)
-    return bool(mask.flat[int(np.argmax(h))])
+def pointing_game(heat: np.ndarray, mask: np.ndarray, tolerance: float = 0) -> bool:
+    """True if the map's maximum (upsampled bilinearly to the mask's size) lies on the object, or within
+    `tolerance` pixels of it (Zhang et al. 2016; TorchRay's benchmark uses 15 px)."""
+    y, x = np.unravel_index(int(np.argmax(resize_map(heat, mask.shape))), mask.shape)
+    if tolerance <= 0:
+        return bool(mask[y, x])
+    r = int(np.floor(tolerance))
+    ys, xs = np.mgrid[
+        max(y - r, 0) : min(y + r + 1, mask.shape[0]), max(x - r, 0) : min(x + r + 1, mask.shape[1])
+    ]
+    near = (ys - y) ** 2 + (xs - x) ** 2 <= tolerance**2
+    return bool(mask[ys[near], xs[near]].any())
+
+
+def centre_map(shape: tuple[int, int]) -> np.ndarray:
+    """The baseline that always points at the centre: minus the distance to the picture's centre."""
+    ys, xs = np.mgrid[: shape[0], : shape[1]]
+    return -np.hypot(ys - (shape[0] - 1) / 2, xs - (shape[1] - 1) / 2)
+
+
+def random_map(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """The baseline that knows nothing: uniform noise, seeded."""
+    return np.random.default_rng(seed).random(shape)
+
+
+def edge_map(img: np.ndarray) -> np.ndarray:
+    """The baseline that only sees the picture: Sobel edge strength of the grey image (HxWx3 -> HxW)."""
+    from skimage.color import rgb2gray
+    from skimage.filters import sobel
+
+    return sobel(rgb2gray(np.asarray(img)))
+
+
+def ranked(heat: np.ndarray, shape: tuple[int, int], fractions: Sequence[float], device) -> torch.Tensor:
+    """(F, 1, H, W) masks: 1 on the fraction f of pixels that the map ranks most important, for each f."""
+    h, w = shape
+    order = np.argsort(-resize_map(heat, (h, w)).ravel(), kind="stable")  # most important first
+    rank = torch.empty(h * w, dtype=torch.long, device=device)
+    rank[torch.from_numpy(order).to(device)] = torch.arange(h * w, device=device)
+    counts = torch.tensor([round(f * h * w) for f in fractions], device=device).view(-1, 1, 1, 1)
+    return (rank.view(1, 1, h, w) < counts).float()
 
 
 @torch.no_grad()
@@ -33,20 +71,90 @@ def deletion_curve(
 ) -> np.ndarray:
     """Probability of `target` as the most important pixels (by `heat`) are replaced by `baseline`
     (Petsiuk et al. 2018): one value per fraction of pixels removed. A lower curve means the map
-    found the pixels the decision needs; its mean over fractions approximates the area under it.
+    found the pixels the decision needs; auc() gives the area under it.
     """
     x = on_model_device(model, x)
-    h, w = x.shape[2:]
-    order = np.argsort(-resize_map(heat, (h, w)).ravel(), kind="stable")  # most important first
-    rank = torch.empty(h * w, dtype=torch.long, device=x.device)
-    rank[torch.from_numpy(order).to(x.device)] = torch.arange(h * w, device=x.device)
-    rank = rank.view(1, 1, h, w)
-    counts = torch.tensor([round(f * h * w) for f in fractions], device=x.device).view(-1, 1, 1, 1)
-    removed = (rank < counts).to(x.dtype)  # (F, 1, H, W)
+    removed = ranked(heat, x.shape[2:], fractions, x.device).to(x.dtype)
     batch = x * (1 - removed) + baseline * removed
-    t = class_index(model, target)
     with frozen(model) as net, torch.no_grad():
-        return class_probabilities(net, batch, t, batch_size).cpu().numpy()
+        return class_probabilities(net, batch, class_index(model, target), batch_size).cpu().numpy()
+
+
+@torch.no_grad()
+def insertion_curve(
+    model,
+    x: torch.Tensor,
+    target: Target,
+    heat: np.ndarray,
+    fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+    sigma: float = 5.0,
+    batch_size: int = 16,
+) -> np.ndarray:
+    """Probability of `target` as the most important pixels (by `heat`) are put back into a blurred copy
+    of x (Gaussian, `sigma` px; RISE's insertion metric): one value per fraction inserted. A higher
+    curve means the map found pixels that carry the class by themselves.
+    """
+    from .optvis import gaussian_blur
+
+    x = on_model_device(model, x)
+    kept = ranked(heat, x.shape[2:], fractions, x.device).to(x.dtype)
+    batch = gaussian_blur(x, sigma) * (1 - kept) + x * kept
+    with frozen(model) as net, torch.no_grad():
+        return class_probabilities(net, batch, class_index(model, target), batch_size).cpu().numpy()
+
+
+def auc(curve: np.ndarray, fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> float:
+    """Area under a deletion or insertion curve over the fractions (trapezoids)."""
+    y, f = np.asarray(curve, float), np.asarray(fractions, float)
+    return float(((y[1:] + y[:-1]) / 2 * np.diff(f)).sum())
+
+
+@torch.no_grad()
+def average_drop_increase(
+    model, x: torch.Tensor, target: Target | Sequence[Target], heat: np.ndarray
+) -> tuple[float, float]:
+    """Average Drop % and Increase in Confidence % (Chattopadhyay et al. 2018) over a batch.
+
+    Each picture is multiplied by its map, upsampled and min-max scaled to [0, 1] (0 is the model's
+    zero: mid-grey for the offline model). Y: P(target) of the picture, O: of the masked one. Drop =
+    mean(max(0, Y - O) / Y) * 100 (lower is better); Increase = share of pictures with O > Y * 100.
+    heat: (N, h, w) maps, or (h, w) for one picture.
+    """
+    x = on_model_device(model, x)
+    heat = np.asarray(heat, np.float64).reshape(len(x), *np.shape(heat)[-2:])
+    maps = np.stack([resize_map(m, x.shape[2:]) for m in heat])
+    lo, hi = maps.min((1, 2), keepdims=True), maps.max((1, 2), keepdims=True)
+    maps = torch.as_tensor((maps - lo) / np.maximum(hi - lo, 1e-12), dtype=x.dtype, device=x.device)
+    with frozen(model) as net:
+        logits = net(x)
+        t = targets(model, target, logits)
+        y = logits.softmax(-1).gather(1, t[:, None])[:, 0]
+        o = net(x * maps[:, None]).softmax(-1).gather(1, t[:, None])[:, 0]
+    drop = (torch.relu(y - o) / y).mean().item() * 100
+    return drop, (o > y).float().mean().item() * 100
+
+
+def map_similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """How alike two maps of one picture are, as Adebayo et al. 2018 measure it: Spearman rank
+    correlation of |a| and |b| and of a and b, SSIM (of the maps scaled to [0, 1]) and the Pearson
+    correlation of their HOG features. (h, w) maps of one shape; 3-channel maps are summed first."""
+    from scipy.stats import spearmanr
+    from skimage.feature import hog
+    from skimage.metrics import structural_similarity
+
+    a, b = (np.asarray(m, np.float64) for m in (a, b))
+    a, b = (m.sum(0) if m.ndim == 3 else m for m in (a, b))
+    if a.shape != b.shape:
+        raise ValueError(f"maps of different shapes: {a.shape} and {b.shape}")
+    scaled = [(m - m.min()) / max(m.max() - m.min(), 1e-12) for m in (np.abs(a), np.abs(b))]
+    cell = max(2, min(a.shape) // 8)
+    ha, hb = (hog(m, pixels_per_cell=(cell, cell), cells_per_block=(1, 1)) for m in scaled)
+    return {
+        "spearman_abs": float(spearmanr(np.abs(a).ravel(), np.abs(b).ravel())[0]),
+        "spearman": float(spearmanr(a.ravel(), b.ravel())[0]),
+        "ssim": float(structural_similarity(scaled[0], scaled[1], data_range=1.0)),
+        "hog": float(np.corrcoef(ha, hb)[0, 1]),
+    }
 
 
 @torch.no_grad()

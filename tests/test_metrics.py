@@ -1,0 +1,97 @@
+"""vizkit.metrics: the pointing game's tolerance, baselines, insertion, AUC, Average Drop / Increase,
+map similarity, each with an answer known by construction."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vizkit import metrics
+
+
+def test_the_pointing_game_tolerance_is_a_distance_in_pixels():
+    mask = np.zeros((40, 40), bool)
+    mask[20:, 20:] = True
+    heat = np.zeros((40, 40))
+    heat[10, 20] = 1.0  # 10 px above the object
+    assert not metrics.pointing_game(heat, mask)
+    assert not metrics.pointing_game(heat, mask, tolerance=9.9)
+    assert metrics.pointing_game(heat, mask, tolerance=10)
+    heat = np.zeros((40, 40))
+    heat[12, 12] = 1.0  # sqrt(8^2 + 8^2) = 11.3 px from the corner of the object
+    assert not metrics.pointing_game(heat, mask, tolerance=11)
+    assert metrics.pointing_game(heat, mask, tolerance=11.4)
+    heat = np.zeros((40, 40))
+    heat[0, 39] = 1.0  # a corner of the picture: the window is clipped, not wrapped
+    assert not metrics.pointing_game(heat, mask, tolerance=15)
+
+
+def test_baselines():
+    c = metrics.centre_map((9, 11))
+    assert np.unravel_index(c.argmax(), c.shape) == (4, 5)
+    assert np.array_equal(metrics.random_map((5, 5), seed=1), metrics.random_map((5, 5), seed=1))
+    img = np.zeros((20, 20, 3), np.uint8)
+    img[:, 10:] = 255
+    edges = metrics.edge_map(img)
+    assert edges[:, 9:11].min() > 0 and edges[:, :7].max() == 0 and edges[:, 13:].max() == 0
+
+
+class LeftMean(nn.Module):
+    """Two classes; class 0's logit is 10 x the mean of the left half of the picture."""
+
+    def forward(self, x):
+        s = 10 * x[..., : x.shape[-1] // 2].mean((1, 2, 3))
+        return torch.stack([s, torch.zeros_like(s)], 1)
+
+
+class LeftEnergy(nn.Module):
+    """Class 0's logit is 10 x the mean square of the left half: fine texture there, which a blur removes."""
+
+    def forward(self, x):
+        s = 10 * (x[..., : x.shape[-1] // 2] ** 2).mean((1, 2, 3))
+        return torch.stack([s, torch.zeros_like(s)], 1)
+
+
+def test_insertion_of_the_right_pixels_rises_first_and_deletion_falls_first():
+    x = torch.zeros(1, 3, 16, 16)
+    x[..., :8] = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(8, 4)  # a checkerboard on the left
+    left = np.zeros((16, 16))
+    left[:, :8] = 1.0
+    good_in = metrics.insertion_curve(LeftEnergy(), x, 0, left, sigma=2.0)
+    bad_in = metrics.insertion_curve(LeftEnergy(), x, 0, -left, sigma=2.0)
+    assert good_in[0] == pytest.approx(bad_in[0]) and good_in[0] < 0.9  # the blurred start
+    assert metrics.auc(good_in) > metrics.auc(bad_in) + 0.2
+    x = torch.ones(1, 3, 16, 16)
+    good_del = metrics.deletion_curve(LeftMean(), x, 0, left)
+    bad_del = metrics.deletion_curve(LeftMean(), x, 0, -left)
+    assert metrics.auc(good_del) < metrics.auc(bad_del)
+    assert np.isclose(good_del[-1], 0.5)  # everything deleted: logits 0 and 0
+
+
+def test_auc_by_trapezoids():
+    assert metrics.auc([1, 1, 1, 1, 1, 1]) == pytest.approx(1.0)
+    assert metrics.auc([0, 1], [0, 1]) == pytest.approx(0.5)
+
+
+def test_average_drop_and_increase_by_hand():
+    x = torch.ones(2, 3, 16, 16)
+    keep_left, keep_right = np.zeros((16, 16)), np.zeros((16, 16))
+    keep_left[:, :8], keep_right[:, 8:] = 1.0, 1.0
+    y = torch.tensor([10.0, 0.0]).softmax(0)[0].item()  # P(0) of the whole picture
+    drop, inc = metrics.average_drop_increase(LeftMean(), x, 0, np.stack([keep_left, keep_left]))
+    assert drop == pytest.approx(0.0, abs=1e-4) and inc == 0.0  # the map keeps what the class needs
+    drop, inc = metrics.average_drop_increase(LeftMean(), x, [0, 0], np.stack([keep_right, keep_left]))
+    assert drop == pytest.approx((y - 0.5) / y * 100 / 2, rel=1e-4) and inc == 0.0
+
+
+def test_map_similarity_of_a_map_with_itself_and_with_its_negative():
+    rng = np.random.default_rng(0)
+    a = rng.random((32, 32))
+    same = metrics.map_similarity(a, a)
+    assert all(v == pytest.approx(1.0) for v in same.values())
+    flipped = metrics.map_similarity(a, -a)
+    assert flipped["spearman"] == pytest.approx(-1.0) and flipped["spearman_abs"] == pytest.approx(1.0)
+    other = metrics.map_similarity(a, rng.random((32, 32)))
+    assert abs(other["spearman"]) < 0.2 and other["ssim"] < 0.3
+    with pytest.raises(ValueError, match="different shapes"):
+        metrics.map_similarity(a, a[:10])
