@@ -69,7 +69,7 @@ test-floors:
 	@test -n "$(FLOOR_PYTHON)" || { echo "test-floors needs Python 3.10: set FLOOR_PYTHON=/path/to/python3.10"; exit 1; }
 	rm -rf $(FLOOR_VENV) && $(FLOOR_PYTHON) -m venv $(FLOOR_VENV)
 	$(FLOOR_VENV)/bin/python -m pip install -q -c floors.txt -e ".[test,lab]"
-	$(FAST_ENV) $(FLOOR_VENV)/bin/python -m pytest tests notebooks -m "not colab and not browser" --ignore tests/test_assignments.py $(PARALLEL) \
+	$(FAST_ENV) $(FLOOR_VENV)/bin/python -m pytest tests notebooks -m "not colab" --ignore tests/test_assignments.py $(PARALLEL) \
 		--nbval-lax --nbval-current-env --durations=5 -p no:cacheprovider
 
 ## What Colab does: clone by URL, pip install (no constraints) into a fresh environment, run 01 and 12.

@@ -180,3 +180,15 @@ def test_feature_visualization_runs_on_demand_and_is_kept(app):
     kept = app.featviz[key]
     app.visualize().done.wait(60)
     assert app.featviz[key] is kept  # cached, not recomputed
+
+
+def test_the_toolbox_stays_out_of_the_student_release():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "assignments.py"
+    spec = importlib.util.spec_from_file_location("assignments", path)
+    assignments = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(assignments)
+    released = [p.name for p in assignments.select([])]
+    assert "toolbox.ipynb" not in released and "01_filters.ipynb" in released

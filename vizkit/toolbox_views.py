@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import matplotlib
 import numpy as np
 import torch
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image, ImageDraw, ImageFont
@@ -165,12 +167,12 @@ def mosaic(
         if c == selected:
             draw.rectangle((x0, y0, x0 + TILE - 1, y0 + TILE - 1), outline=(0, 220, 255), width=3)
     bar_y = top + rows * (TILE + GAP) + 6
-    ramp = np.uint8(cmap(np.linspace(0, 1, 256))[None, :, :3] * 255).repeat(10, 0)
-    canvas.paste(Image.fromarray(ramp), (60, bar_y))
+    ramp = np.uint8(cmap(np.linspace(0, 1, 200))[None, :, :3] * 255).repeat(10, 0)
+    canvas.paste(Image.fromarray(ramp), (50, bar_y))
     draw.text((2, bar_y - 1), f"{lo:.3g}", fill="black")
     draw.text(
-        (322, bar_y - 1),
-        f"{hi:.3g}  activation, one scale for every tile (clipped at the 99.9th percentile)",
+        (256, bar_y - 1),
+        f"{hi:.3g}  activation: one scale for all tiles, clipped at the 99.9th pct",
         fill="black",
     )
     return image_png(np.asarray(canvas)), Mosaic(order, first, len(shown), top)
@@ -215,6 +217,7 @@ def guided_png(model, x: torch.Tensor, layer: str, channel: int, unit: tuple[int
                            min(bottom, size) - max(top, 0), fill=False, ec="cyan", lw=1))  # fmt: skip
     ax.set(xticks=[], yticks=[], xlim=(x0, x1), ylim=(y1, y0))
     ax.set_title(f"guided backprop of unit {unit}\n(its {bottom - top} px field, outlined)", fontsize=9)
+    ax.set_xlabel("grey = 0; colour: the gradient's sign per channel", fontsize=7)
     return figure_png(fig)
 
 
@@ -285,5 +288,7 @@ def top5_gradcam_png(model, x: torch.Tensor, img: np.ndarray, layer: str) -> byt
         ax.set(xticks=[], yticks=[])
         ax.set_title(f"{model.classes[c]}\n{p:.0%}", fontsize=9)
     fig.suptitle(f"top-5 classes, Grad-CAM at {layer} (one colour scale for the five)", fontsize=10)
-    fig.subplots_adjust(left=0.01, right=0.99, wspace=0.05, top=0.78)
+    fig.subplots_adjust(left=0.01, right=0.93, wspace=0.05, top=0.78)
+    bar = fig.add_axes((0.945, 0.12, 0.008, 0.62))
+    fig.colorbar(ScalarMappable(Normalize(lo, hi), plot.CMAPS["positive"]), cax=bar, label="Grad-CAM")
     return figure_png(fig)

@@ -17,11 +17,8 @@ from .worker import Superseded
 SLOTS = {"top5": "100%", "mosaic": "736px", "map": "290px", "guided": "250px", "patches": "250px"}
 
 HOW_TO = (
-    "<b>Deep Visualization Toolbox</b> (Yosinski et al. 2015, <i>Understanding Neural Networks Through "
-    "Deep Visualization</i>). Pick a picture and a layer: every channel of the layer is a tile, "
-    "strongest first. <b>Click a tile</b> (or type its number) to see that channel's map over the "
-    "picture, the guided backprop of its strongest unit, the patches that excite it most, and, on "
-    "demand, what it wants."
+    "<b>Deep Visualization Toolbox</b> (Yosinski et al. 2015): every channel of the layer is a tile, "
+    "strongest first. <b>Click a tile</b> (or type its number) to look at that channel."
 )
 
 
@@ -43,7 +40,9 @@ class Page:
         self.bar_text = w.Label("")
         self.images = {k: w.Image(format="png", layout=w.Layout(max_width=v)) for k, v in SLOTS.items()}
         self.featviz = w.Image(format="png", layout=w.Layout(max_width="250px"))
-        self.featviz_button = w.Button(description="What does it want?", icon="eye", button_style="info")
+        self.featviz_button = w.Button(
+            description="What does it want?", icon="eye", button_style="info", layout=w.Layout(width="220px")
+        )
         self.featviz_note = w.HTML("")
         self.prev_page, self.next_page = (
             w.Button(description="◀", layout=w.Layout(width="40px")),
@@ -108,14 +107,18 @@ class Page:
             layout=w.Layout(margin="0 12px 0 0"),
         )
         featviz = w.VBox([self.featviz, self.featviz_button, self.featviz_note])
+
+        def top() -> widgets.Layout:  # pictures keep their own height (no stretching)
+            return w.Layout(align_items="flex-start")
+
         return w.VBox(
             [
                 w.HTML(HOW_TO + hint),
                 w.HBox([self.picture, self.upload, self.layer, self.model]),
                 self.status,
                 w.HBox([self.bar, self.bar_text]),
-                w.HBox([mosaic, self.images["map"]]),
-                w.HBox([self.images["guided"], self.images["patches"], featviz]),
+                w.HBox([mosaic, self.images["map"]], layout=top()),
+                w.HBox([self.images["guided"], self.images["patches"], featviz], layout=top()),
                 self.images["top5"],
             ],
             layout=w.Layout(max_width="1300px"),
