@@ -84,3 +84,13 @@ def test_pairs_put_two_different_objects_in_opposite_halves_with_exact_masks():
     assert all(np.array_equal(a, b) for a, b in zip((images, labels, masks), again))
     with pytest.raises(KeyError, match="need 2 or more known objects"):
         data.pairs(2, objects=["cat"])
+
+
+def test_composites_scale_makes_small_objects_and_leaves_the_default_alone():
+    default = data.composites(20, seed=3)
+    same = data.composites(20, seed=3, scale=1.0)
+    assert all(np.array_equal(a, b) for a, b in zip(default, same))
+    _, _, masks = data.composites(60, seed=3, scale=0.45)
+    assert (masks.mean((1, 2)) <= 0.10).mean() >= 0.9
+    with pytest.raises(ValueError, match="scale > 0"):
+        data.composites(2, scale=0)

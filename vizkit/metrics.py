@@ -130,8 +130,14 @@ def average_drop_increase(
         t = targets(model, target, logits)
         y = logits.softmax(-1).gather(1, t[:, None])[:, 0]
         o = net(x * maps[:, None]).softmax(-1).gather(1, t[:, None])[:, 0]
-    drop = (torch.relu(y - o) / y).mean().item() * 100
-    return drop, (o > y).float().mean().item() * 100
+    return drop_and_increase(y.cpu().numpy(), o.cpu().numpy())
+
+
+def drop_and_increase(y: np.ndarray, o: np.ndarray) -> tuple[float, float]:
+    """Average Drop % and Increase in Confidence % from the class probabilities of the pictures (y) and
+    of the pictures masked by their maps (o), both (N,)."""
+    y, o = np.asarray(y, np.float64), np.asarray(o, np.float64)
+    return float(np.mean(np.maximum(y - o, 0) / y) * 100), float(np.mean(o > y) * 100)
 
 
 def map_similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -150,11 +156,20 @@ def map_similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     cell = max(2, min(a.shape) // 8)
     ha, hb = (hog(m, pixels_per_cell=(cell, cell), cells_per_block=(1, 1)) for m in scaled)
     return {
-        "spearman_abs": float(spearmanr(np.abs(a).ravel(), np.abs(b).ravel())[0]),
-        "spearman": float(spearmanr(a.ravel(), b.ravel())[0]),
+        "spearman_abs": correlation(np.abs(a), np.abs(b), spearmanr),
+        "spearman": correlation(a, b, spearmanr),
         "ssim": float(structural_similarity(scaled[0], scaled[1], data_range=1.0)),
-        "hog": float(np.corrcoef(ha, hb)[0, 1]),
+        "hog": correlation(ha, hb),
     }
+
+
+def correlation(a: np.ndarray, b: np.ndarray, rank=None) -> float:
+    """Pearson (or, with rank=scipy.stats.spearmanr, Spearman) correlation of two arrays, flattened;
+    0 when either is constant (a map that says nothing correlates with nothing)."""
+    a, b = np.ravel(a), np.ravel(b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(rank(a, b)[0]) if rank is not None else float(np.corrcoef(a, b)[0, 1])
 
 
 @torch.no_grad()
