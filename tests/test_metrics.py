@@ -95,5 +95,7 @@ def test_map_similarity_of_a_map_with_itself_and_with_its_negative():
     assert abs(other["spearman"]) < 0.2 and other["ssim"] < 0.3
     flat = metrics.map_similarity(a, np.zeros_like(a))  # e.g. a Grad-CAM that is all zero after the ReLU
     assert flat["spearman"] == flat["spearman_abs"] == flat["hog"] == 0.0
+    small = metrics.map_similarity(a[:4, :4], a[:4, :4])  # a 4 x 4 Grad-CAM at 112 px: SSIM's window shrinks
+    assert small["ssim"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="different shapes"):
         metrics.map_similarity(a, a[:10])

@@ -152,13 +152,16 @@ def map_similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     a, b = (m.sum(0) if m.ndim == 3 else m for m in (a, b))
     if a.shape != b.shape:
         raise ValueError(f"maps of different shapes: {a.shape} and {b.shape}")
+    if min(a.shape) < 3:
+        raise ValueError(f"maps need at least 3 x 3 positions for SSIM, got {a.shape}")
+    window = min(7, min(a.shape) - (1 - min(a.shape) % 2))  # SSIM's window: odd, at most the map
     scaled = [(m - m.min()) / max(m.max() - m.min(), 1e-12) for m in (np.abs(a), np.abs(b))]
     cell = max(2, min(a.shape) // 8)
     ha, hb = (hog(m, pixels_per_cell=(cell, cell), cells_per_block=(1, 1)) for m in scaled)
     return {
         "spearman_abs": correlation(np.abs(a), np.abs(b), spearmanr),
         "spearman": correlation(a, b, spearmanr),
-        "ssim": float(structural_similarity(scaled[0], scaled[1], data_range=1.0)),
+        "ssim": float(structural_similarity(scaled[0], scaled[1], data_range=1.0, win_size=window)),
         "hog": correlation(ha, hb),
     }
 
