@@ -44,7 +44,8 @@ WRONG = {
     "inversion_loss": (" / (x.shape[-2] * x.shape[-1])", "", "yours is"),
     "gram_matrix": ("return F @ F.T / (H * W)", "return F @ F.T", "a scale or normalisation differs"),
     "train": ("opt.zero_grad()", "pass", "values differ"),
-    "drop_and_increase": ("np.maximum(y - o, 0) / y", "(y - o) / y", "[0]: yours is"),  # rises counted as negative drops
+    # rises counted as negative drops
+    "drop_and_increase": ("np.maximum(y - o, 0) / y", "(y - o) / y", "[0]: yours is"),
 }
 SECOND_WRONG = {
     "receptive_field": (
