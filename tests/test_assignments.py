@@ -2,7 +2,8 @@
 
 For every notebook: the release holds no solution code; unsolved, it runs to the end with each check
 reporting "not done yet" and 0 points; with the solutions pasted back, nbgrader's autograder gives
-full marks; and a deliberately wrong solution makes its check fail, saying what differs.
+full marks (that copy is graded up to its last check cell: the rest of it is the source notebook,
+which nbval runs whole); and a deliberately wrong solution makes its check fail, saying what differs.
 """
 
 import importlib.util
@@ -70,6 +71,11 @@ def check_cells(nb) -> list:
     return [c for c in nb.cells if nbgrader_meta(c).get("grade")]
 
 
+def last_check(nb) -> int:
+    """Index of the notebook's last check cell."""
+    return max(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade"))
+
+
 def solution_lines(source: str) -> list[str]:
     """The code lines between the solution markers (blank lines dropped)."""
     regions = re.findall(r"### BEGIN SOLUTION\n(.*?)\n\s*### END SOLUTION", source, flags=re.S)
@@ -123,6 +129,8 @@ def graded(tmp_path_factory):
                 }
                 for cell in solution_cells(nb):
                     cell.source = original[nbgrader_meta(cell)["grade_id"]]
+                # graded up to its last check: the rest is the source notebook, which nbval runs whole
+                nb.cells = nb.cells[: last_check(nb) + 1]
             nbformat.write(nb, folder / path.name)
     with fast_mode():
         assignments.nbgrader("autograde", "vizkit", "--force", cwd=course)
@@ -191,8 +199,7 @@ def wrong_runs() -> list:
 @pytest.mark.parametrize("path, mistakes", wrong_runs())
 def test_a_wrong_solution_fails_its_check_saying_what_differs(path, mistakes):
     nb = nbformat.read(path, as_version=4)
-    last = max(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade"))
-    nb.cells = nb.cells[: last + 1]
+    nb.cells = nb.cells[: last_check(nb) + 1]
     for cell in solution_cells(nb):
         if nbgrader_meta(cell)["grade_id"] in mistakes:
             old, new, _ = mistakes[nbgrader_meta(cell)["grade_id"]]
