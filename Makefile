@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-browser test-floors test-colab assignments bench train-fast-style clean
+.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,11 @@ bench: install
 ## settings and minutes are recorded in vizkit/weights/fast_style/TRAINING.json). Resumes if interrupted.
 train-fast-style: install
 	$(BIN)/python -m vizkit.fast_style --steps 1200
+
+## Retrain the two small CNNs of notebook 13's data randomisation test, true and shuffled labels
+## (about 5 minutes on 2 cores; recorded in vizkit/weights/small_cnns/TRAINING.json).
+train-small-cnns: install
+	$(BIN)/python -m vizkit.small_cnns --steps 1000
 
 clean:
 	rm -rf build $(VENV)

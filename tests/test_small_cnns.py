@@ -1,0 +1,53 @@
+"""The two small CNNs of the data randomisation test (vizkit.small_cnns): training, shipping, loading."""
+
+import numpy as np
+import pytest
+import torch
+
+import vizkit
+from vizkit import small_cnns
+
+
+def test_training_a_few_steps_writes_networks_that_load_and_a_record(tmp_path):
+    assert small_cnns.main(["--steps", "3", "--out", str(tmp_path)]) == 0
+    record = small_cnns.training_record(tmp_path)
+    assert set(record) == set(small_cnns.KINDS)
+    for kind in small_cnns.KINDS:
+        assert record[kind]["steps"] == 3 and record[kind]["params"] == 241219
+        net = small_cnns.load(kind, tmp_path)
+        assert not net.training and net(torch.zeros(2, 3, 64, 64)).shape == (2, 3)
+
+
+def test_shuffled_labels_are_a_permutation_of_the_true_ones():
+    _, labels, _ = small_cnns.composites(512, seed=1000)
+    shuffled = np.random.default_rng(0).permutation(labels)
+    assert np.array_equal(np.bincount(labels, minlength=3), np.bincount(shuffled, minlength=3))
+    assert (labels != shuffled).mean() > 0.5
+    assert set(labels.tolist()) == {0, 1, 2}
+
+
+def test_shipped_networks_learned_and_memorised():
+    """The true-label network recognises new composites; the shuffled-label one knows its training
+    set (it memorised it) and is near chance (1/3) on new pictures."""
+    record = small_cnns.training_record()
+    assert record["true"]["train_accuracy"] >= 0.95 and record["shuffled"]["train_accuracy"] >= 0.95
+    images, labels, _ = small_cnns.composites(150, seed=4000)
+    assert small_cnns.accuracy(small_cnns.load("true"), images, labels) >= 0.9
+    assert small_cnns.accuracy(small_cnns.load("shuffled"), images, labels) <= 0.55
+    train_images, train_labels, _ = small_cnns.composites(512, seed=1000)
+    shuffled = np.random.default_rng(0).permutation(train_labels)
+    assert small_cnns.accuracy(small_cnns.load("shuffled"), train_images, shuffled) >= 0.95
+
+
+def test_the_cam_family_runs_on_a_small_cnn_at_its_layer():
+    net = small_cnns.load("true")
+    x = small_cnns.to_input(small_cnns.composites(2, seed=5)[0])
+    assert vizkit.cam(net, x, [0, 1]).shape == (2, 8, 8)
+    assert vizkit.grad_cam(net, x, [0, 1], small_cnns.LAYER).shape == (2, 8, 8)
+
+
+def test_unknown_kind_names_the_kinds():
+    with pytest.raises(FileNotFoundError, match="true"):
+        small_cnns.load("random")
+    with pytest.raises(ValueError, match="shuffled"):
+        small_cnns.train("random", steps=1)
