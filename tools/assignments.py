@@ -6,7 +6,7 @@ Builds an nbgrader course directory (default build/assignments/):
                          ### BEGIN SOLUTION / ### END SOLUTION replaced by a stub that raises
                          NotImplementedError, outputs cleared, check cells locked and checksummed
   gradebook.db           the check cells and their points, for `nbgrader autograde`
-NOTEBOOK: file names or number prefixes (05 07 ...); none means all twelve. Needs nbgrader
+NOTEBOOK: file names or number prefixes (05 07 ...); none means all thirteen. Needs nbgrader
 (`pip install -e ".[teach]"`), an optional extra of vizkit.
 """
 
