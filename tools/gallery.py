@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -44,6 +45,20 @@ _Canvas.print_figure = _probe
 """
 
 
+def write_cell_seconds(nb, out: Path) -> None:
+    """Each code cell's run time (nbclient's timestamps), slowest first: where a notebook's minutes go."""
+    rows = []
+    for i, cell in enumerate(nb.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            start, end = (
+                datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+                for k in ("iopub.execute_input", "shell.execute_reply")
+            )
+            rows.append(((end - start).total_seconds(), i))
+    out.write_text("".join(f"cell {i:2d}: {s:6.1f} s\n" for s, i in sorted(rows, reverse=True)))
+
+
 def render(path: Path) -> tuple[float, int, list[str]]:
     """Execute one notebook in its folder, write its HTML and PNGs; return (seconds, figures, problems)."""
     nb = nbformat.read(path, as_version=4)
@@ -60,6 +75,7 @@ def render(path: Path) -> tuple[float, int, list[str]]:
     ).execute()  # fmt: skip
     seconds = time.perf_counter() - start
     del nb.cells[0]
+    write_cell_seconds(nb, OUT / f"{path.stem}.cells.txt")
     body, _ = HTMLExporter(
         mathjax_url="mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
     ).from_notebook_node(nb)
