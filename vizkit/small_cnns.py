@@ -62,16 +62,23 @@ def composites(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return images, np.array([index[t] for t in labels]), masks
 
 
-def train(
-    kind: str, steps: int = 1000, n: int = 512, batch: int = 64, lr: float = 1e-3, seed: int = 0
-) -> tuple[SmallCNN, dict]:
-    """Train a SmallCNN on n composites (seed 1000) with the true labels or a fixed random permutation
-    of them (kind "true" or "shuffled"); returns the network (eval mode) and a record of the run."""
+def training_set(kind: str, n: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The n training composites (seed 1000) and their labels: the true ones (kind "true") or a fixed
+    random permutation of them (kind "shuffled", permutation seed `seed`)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     images, labels, _ = composites(n, seed=1000)
     if kind == "shuffled":
         labels = np.random.default_rng(seed).permutation(labels)
+    return images, labels
+
+
+def train(
+    kind: str, steps: int = 1000, n: int = 512, batch: int = 64, lr: float = 1e-3, seed: int = 0
+) -> tuple[SmallCNN, dict]:
+    """Train a SmallCNN on n composites (seed 1000) with the true labels or a fixed random permutation
+    of them (kind "true" or "shuffled"); returns the network (eval mode) and a record of the run."""
+    images, labels = training_set(kind, n, seed)
     x, y = to_input(images), torch.from_numpy(labels)
     torch.manual_seed(seed)
     net = SmallCNN()
