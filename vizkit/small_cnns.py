@@ -22,7 +22,7 @@ from . import data
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "small_cnns"  # package data
 OBJECTS = ("cat", "espresso", "moped")  # the built-in objects: the same pictures on every machine
-CLASSES = ("cat", "espresso", "moped")  # the small networks' class names, in label order
+CLASSES = OBJECTS  # the small networks' class names, in label order: the objects' names
 KINDS = ("true", "shuffled")
 SIZE = 64  # composites' side in pixels
 LAYER = "features.10"  # the last conv layer's ReLU: the CAM family's layer (8 x 8 grid)
