@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.vizkit-installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,lab]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,lab,opencv]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -69,7 +69,7 @@ FLOOR_PYTHON ?= $(call find_python,3.10)
 test-floors:
 	@test -n "$(FLOOR_PYTHON)" || { echo "test-floors needs Python 3.10: set FLOOR_PYTHON=/path/to/python3.10"; exit 1; }
 	rm -rf $(FLOOR_VENV) && $(FLOOR_PYTHON) -m venv $(FLOOR_VENV)
-	$(FLOOR_VENV)/bin/python -m pip install -q -c floors.txt -e ".[test,lab]"
+	$(FLOOR_VENV)/bin/python -m pip install -q -c floors.txt -e ".[test,lab,opencv]"
 	$(FAST_ENV) $(FLOOR_VENV)/bin/python -m pytest tests notebooks -m "not colab" --ignore tests/test_assignments.py \
 		--ignore tests/test_real_set_path.py $(PARALLEL) \
 		--nbval-lax --nbval-current-env --durations=5 -p no:cacheprovider

