@@ -183,3 +183,49 @@ def test_transform_robustness_separates_a_photo_from_noise(model):
     noise = torch.randn(1, 3, 224, 224) * 0.3
     assert vizkit.metrics.transform_robustness(model, photo, "espresso", n=16) >= 0.5
     assert vizkit.metrics.transform_robustness(model, noise, "espresso", n=16) == 0.0
+
+
+class _Through(nn.Module):
+    """A network whose layer "layer" is the identity: an objective on it sees the input itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Identity()
+
+    def forward(self, x):
+        return self.layer(x).mean((2, 3))
+
+
+def _diversity_of(acts: torch.Tensor) -> float:
+    net = _Through()
+    with vizkit.record(net, ["layer"]) as rec, torch.no_grad():
+        return A.diversity("layer")(A.Forward(net, rec, net(acts), acts)).item()
+
+
+def test_diversity_known_answers():
+    """Identical (or scaled) batch members: similarity 1, diversity -1; disjoint channels: 0."""
+    a = torch.rand(1, 5, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert _diversity_of(a.repeat(3, 1, 1, 1)) == pytest.approx(-1.0, abs=1e-6)
+    assert _diversity_of(torch.cat([a, 7 * a])) == pytest.approx(-1.0, abs=1e-6)
+    b = torch.zeros(2, 2, 3, 3)
+    b[0, 0], b[1, 1] = torch.rand(3, 3), torch.rand(3, 3)  # image 0 uses channel 0 only, image 1 channel 1
+    assert _diversity_of(b) == pytest.approx(0.0, abs=1e-6)
+    # three images: one identical pair, two orthogonal pairs -> mean similarity 1/3
+    assert _diversity_of(torch.cat([b, b[:1]])) == pytest.approx(-1 / 3, abs=1e-6)
+    with pytest.raises(ValueError, match="at least 2"):
+        _diversity_of(a)
+
+
+def test_diversity_ascent_separates_a_batch(tiny):
+    """Maximising diversity makes two nearly identical images' Gram matrices less alike."""
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(1, 3, 8, 8, generator=g).repeat(2, 1, 1, 1) + 0.01 * torch.randn(2, 3, 8, 8, generator=g)
+    objective = A.diversity("conv2")
+
+    def value(x):
+        with vizkit.record(tiny, ["conv2"]) as rec, torch.no_grad():
+            return objective(A.Forward(tiny, rec, tiny(x), x)).item()
+
+    x = A.ascent(tiny, objective, x0, steps=30, lr=0.05, progress=False)
+    assert value(x) > value(x0) + 0.05
+    assert count_hooks(tiny) == 0

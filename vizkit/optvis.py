@@ -147,6 +147,23 @@ def guide(layer: LayerRef, guide_acts: torch.Tensor) -> Objective:
     return Objective(fn, [layer], f"guide({layer!r})")
 
 
+def diversity(layer: LayerRef) -> Objective:
+    """Minus the mean cosine similarity between the batch members' Gram matrices at `layer`, in
+    [-1, 0] for non-negative activations (Olah et al. 2017; lucent's `diversity`, divided by N - 1):
+    add it to a batch's objective to make its images differ in style. Needs a batch of 2 or more."""
+
+    def fn(f: Forward) -> torch.Tensor:
+        a = f.rec[_name(f, layer)].flatten(2)  # (N, C, HW)
+        n = a.shape[0]
+        if n < 2:
+            raise ValueError(f"diversity needs a batch of at least 2 images, got {n}")
+        g = F.normalize((a @ a.transpose(1, 2)).flatten(1), dim=1)  # unit-norm Gram matrices, (N, C*C)
+        sim = g @ g.T  # (N, N) cosine similarities
+        return -(sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
+
+    return Objective(fn, [layer], f"diversity({layer!r})")
+
+
 def l2() -> Objective:
     """Squared L2 norm of the image (before transforms), summed over the batch: subtract it as a prior."""
     return Objective(lambda f: f.x.pow(2).sum(), name="l2")
