@@ -230,3 +230,15 @@ def test_fired_upsamples_and_thresholds_once_over_all_maps():
     f = fired(maps, 0.5, (8, 8))  # threshold: the median over both maps, 0
     assert f.shape == (2, 8, 8) and f.dtype == torch.bool
     assert f[0, -1, -1] and not f[0, 0, 0] and not f[1].any()
+
+
+def test_receptive_field_crop_fills_outside_the_image():
+    img = np.arange(36, dtype=np.uint8).reshape(6, 6)[..., None].repeat(3, -1)  # pixel (r, c) = 6 r + c
+    field = vizkit.activations.ReceptiveField(size=3, stride=2, offset=-1)
+    corner = field.crop(img, 0, 0, fill=255)  # rows and columns -1 .. 1: the first row and column are outside
+    assert corner.shape == (3, 3, 3) and corner.dtype == np.uint8
+    assert (corner[0] == 255).all() and (corner[:, 0] == 255).all()
+    assert corner[1:, 1:, 0].tolist() == [[0, 1], [6, 7]]
+    grad = np.ones((6, 6, 3), np.float32)  # a gradient moved channels-last, filled with 0 outside
+    assert field.crop(grad, 3, 3, fill=0)[..., 0].tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]  # rows 5 .. 7
+    assert field.crop(img[..., 0], 1, 1).tolist() == [[7, 8, 9], [13, 14, 15], [19, 20, 21]]  # grey HxW

@@ -99,3 +99,18 @@ def test_map_similarity_of_a_map_with_itself_and_with_its_negative():
     assert small["ssim"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="different shapes"):
         metrics.map_similarity(a, a[:10])
+
+
+def test_roc_auc_per_column_known_answers_and_scikit_learn():
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([[1, 4, 5, 1], [2, 3, 5, 2], [3, 2, 5, 1], [4, 1, 5, 3]], float)
+    # column 0 ranks both positives above both negatives, column 1 the reverse, column 2 is all ties;
+    # column 3: positives (1, 3) vs negatives (1, 2): a tie (1/2), a loss, two wins -> 2.5 / 4
+    assert np.allclose(metrics.roc_auc_per_column(scores, labels), [1.0, 0.0, 0.5, 0.625])
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 5, (60, 7)).astype(float), rng.integers(0, 2, 60)  # many ties
+    assert np.allclose(metrics.roc_auc_per_column(x, y), [roc_auc_score(y, x[:, d]) for d in range(7)])
+    with pytest.raises(ValueError, match="both classes"):
+        metrics.roc_auc_per_column(x, np.ones(60))

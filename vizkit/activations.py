@@ -170,6 +170,18 @@ class ReceptiveField:
         top, left = self.offset + i * self.stride, self.offset + j * self.stride
         return top, left, top + self.size, left + self.size
 
+    def crop(self, img: np.ndarray, i: int, j: int, fill: float = 128) -> np.ndarray:
+        """Unit (i, j)'s field cut from an HxW or HxWxC array (a picture, or a gradient moved channels-last),
+        size x size (x C); parts outside the image are `fill`."""
+        top, left, bottom, right = self.box(i, j)
+        img = np.asarray(img)
+        h, w = img.shape[:2]
+        out = np.full((self.size, self.size) + img.shape[2:], fill, img.dtype)
+        t, l, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+        if b > t and r > l:
+            out[t - top : b - top, l - left : r - left] = img[t:b, l:r]
+        return out
+
     def __iter__(self):
         return iter((self.size, self.stride, self.offset))
 
@@ -297,7 +309,7 @@ def top_patches(
         best_u = units.gather(1, order[..., None].expand(-1, -1, 2))
         for ch in range(c if imgs is not None else 0):
             kept[ch] = {
-                j: kept[ch][j] if j in kept[ch] else _crop(imgs[j - seen], field, *best_u[ch, r].tolist())
+                j: kept[ch][j] if j in kept[ch] else field.crop(imgs[j - seen], *best_u[ch, r].tolist())
                 for r, j in enumerate(best_i[ch].tolist())
             }
         seen += b
@@ -305,17 +317,6 @@ def top_patches(
         raise ValueError("no images given")
     patches = [[kept[ch][j] for j in best_i[ch].tolist() if j in kept[ch]] for ch in range(len(channels))]
     return TopPatches(channels, best_v.numpy(), best_i.numpy(), best_u.numpy(), patches, field)
-
-
-def _crop(img: np.ndarray, field: ReceptiveField, i: int, j: int, fill: int = 128) -> np.ndarray:
-    """The receptive field of unit (i, j) cut from img; parts outside the image are `fill` grey."""
-    top, left, bottom, right = field.box(i, j)
-    h, w = img.shape[:2]
-    out = np.full((field.size, field.size, 3), fill, np.uint8)
-    t, l, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
-    if b > t and r > l:
-        out[t - top : b - top, l - left : r - left] = img[t:b, l:r]
-    return out
 
 
 def fired(maps: torch.Tensor, quantile: float, size: tuple[int, int]) -> torch.Tensor:
