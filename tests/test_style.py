@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import vizkit
-from vizkit import data, style
+from vizkit import data, optvis, style
 from vizkit.hooks import count_hooks
 
 
@@ -112,3 +112,32 @@ def test_style_inputs_are_checked(model):
         style.style_transfer(
             model, np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8), init="zeros"
         )
+
+
+def test_evaluate_gives_known_values(model):
+    img = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 64), 64)
+    target = style.features_of(model, img, ["bn1"])["bn1"]
+    assert style.evaluate(model, style.feature_loss("bn1", target), img) == pytest.approx(0, abs=1e-6)
+    acts = style.features_of(model, img, ["blocks.4"])["blocks.4"]
+    assert style.evaluate(model, optvis.layer_norm("blocks.4"), img) == pytest.approx(
+        acts.pow(2).sum().item() / 2, rel=1e-5
+    )
+    stripes = np.zeros((8, 8, 3), np.uint8)
+    stripes[:, ::2] = (
+        255  # columns 1, 0, 1, ...: 8 x 7 horizontal jumps of 1 / std per channel, none vertical
+    )
+    x = style.image_tensor(model, stripes)
+    expected = sum(8 * 7 / s**2 for s in model.std) / 64
+    assert style.evaluate(model, style.mean_total_variation(x), stripes) == pytest.approx(expected, rel=1e-5)
+
+
+def test_style_transfer_maximises_an_extra_objective_along(model):
+    content = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 64), 64)
+    painting = data.painting("swirls", size=64)
+    dream = optvis.layer_norm("blocks.4")
+    plain = style.style_transfer(model, content, painting, steps=10, progress=False)
+    scale = 3.0 / style.evaluate(model, dream, plain)
+    dreamt = style.style_transfer(model, content, painting, steps=10, progress=False, extra=scale * dream)
+    assert style.evaluate(model, dream, dreamt) > 1.3 * style.evaluate(model, dream, plain)
+    zero = style.style_transfer(model, content, painting, steps=10, progress=False, extra=0.0 * dream)
+    assert np.allclose(zero, plain, atol=1e-5)  # a zero-weight extra changes nothing

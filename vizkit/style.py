@@ -219,6 +219,7 @@ def style_transfer(
     seed: int = 0,
     progress: bool = True,
     callback=None,
+    extra: Objective | None = None,
 ) -> np.ndarray:
     """Neural style transfer (Gatys et al. 2016): content of one image, Gram statistics of another.
 
@@ -226,6 +227,8 @@ def style_transfer(
     + tv * total variation per pixel. style: one image, or a list mixed by the weights `mix` (a
     weighted average of their Grams). size/style_size: shorter sides (None: as given; a smaller
     style image transfers larger structures). init: 'content' or 'noise'. callback: as in ascent.
+    extra: an objective to *maximise* along with the transfer, added to the negated loss (e.g.
+    w * optvis.layer_norm("blocks.4"): a DeepDream term, the lecture's one-loss combination).
     Returns an HxWx3 float image in [0, 1].
     """
     x_c = image_tensor(model, content, size)
@@ -237,6 +240,8 @@ def style_transfer(
         + style_weight * gram_loss(targets)
         + tv * mean_total_variation(x_c)
     )
+    if extra is not None:
+        objective = objective + extra
     if init == "content":
         start = x_c
     elif init == "noise":
@@ -260,6 +265,15 @@ def style_transfer(
             desc="style",
         ),
     )
+
+
+def evaluate(model, objective: Objective, img: ImageLike | torch.Tensor) -> float:
+    """The value of an objective (a loss such as gram_loss(targets), or optvis.layer_norm) on one image
+    (HxWx3, or a 1x3xHxW model-space tensor), without gradients."""
+    x = image_tensor(model, img)
+    names = [resolve_name(model, layer) for layer in objective.layers]
+    with frozen(model) as net, record(net, list(dict.fromkeys(names))) as rec, torch.no_grad():
+        return float(objective(Forward(model, rec, net(x), x)))
 
 
 def efros_leung(
