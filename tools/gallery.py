@@ -67,12 +67,15 @@ def render(path: Path) -> tuple[float, int, list[str]]:
     os.environ["VIZKIT_GALLERY_PROBE"] = str(probe)
     nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE))
     start = time.perf_counter()
-    # No widget state: the page is read offline, where the widget manager (from a CDN) cannot load,
-    # so widgets show the PNG their display carries (vizkit.explorers, the toolbox) instead.
+    # The widget state is kept while running (nbclient's Output-widget hook needs it: without it an
+    # `interact` cell raises KeyError in the client and the run hangs), then dropped: the page is read
+    # offline, where the widget manager (from a CDN) cannot load, so widgets show the PNG their display
+    # carries (vizkit.explorers, the toolbox) or the static figure drawn before them.
     NotebookClient(
-        nb, timeout=1800, kernel_name="python3", store_widget_state=False,
+        nb, timeout=1800, kernel_name="python3", store_widget_state=True,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()  # fmt: skip
+    nb.metadata.pop("widgets", None)
     seconds = time.perf_counter() - start
     del nb.cells[0]
     write_cell_seconds(nb, OUT / f"{path.stem}.cells.txt")
