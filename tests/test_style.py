@@ -122,10 +122,9 @@ def test_evaluate_gives_known_values(model):
     assert style.evaluate(model, optvis.layer_norm("blocks.4"), img) == pytest.approx(
         acts.pow(2).sum().item() / 2, rel=1e-5
     )
+    # white and black columns in turn: 8 x 7 horizontal jumps of 1 / std per channel, none vertical
     stripes = np.zeros((8, 8, 3), np.uint8)
-    stripes[:, ::2] = (
-        255  # columns 1, 0, 1, ...: 8 x 7 horizontal jumps of 1 / std per channel, none vertical
-    )
+    stripes[:, ::2] = 255
     x = style.image_tensor(model, stripes)
     expected = sum(8 * 7 / s**2 for s in model.std) / 64
     assert style.evaluate(model, style.mean_total_variation(x), stripes) == pytest.approx(expected, rel=1e-5)
