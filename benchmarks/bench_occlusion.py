@@ -31,7 +31,7 @@ def main() -> list[tuple[str, str, float]]:
     target = int(net(x).argmax())
     probs = lambda inp: net(inp).softmax(-1)  # noqa: E731  (both compute class probabilities)
 
-    ours = lambda: vizkit.occlusion(net, x, target, size=32, stride=16, baseline=0.0, batch_size=16)  # noqa: E731
+    ours = lambda: vizkit.occlusion(net, x, target, size=32, stride=16, baseline=0.0, batch_size=16)[0]  # noqa: E731
     captum = lambda: Occlusion(probs).attribute(  # noqa: E731
         x,
         target=target,

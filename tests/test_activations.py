@@ -120,8 +120,9 @@ class CornerNet(nn.Module):
 
 def test_occlusion_of_a_corner_model():
     x = torch.ones(1, 3, 96, 96)
-    grid = occlusion(CornerNet(), x, target=1, size=32, stride=16, baseline=0.0, batch_size=4)
-    assert grid.shape == (5, 5)
+    grids = occlusion(CornerNet(), torch.cat([x, 0.5 * x]), target=1, size=32, stride=16, batch_size=4)
+    assert grids.shape == (2, 5, 5)
+    grid = grids[0]
     full = torch.tensor([0.0, 10.0]).softmax(0)[1].item()
     for r in range(5):
         for c in range(5):
@@ -129,15 +130,18 @@ def test_occlusion_of_a_corner_model():
             expected = torch.tensor([0.0, 10 * (1 - covered)]).softmax(0)[1].item()
             assert grid[r, c] == pytest.approx(expected, abs=1e-6)
     assert grid[4, 4] == pytest.approx(full)
+    assert grids[1, 4, 4] == pytest.approx(torch.tensor([0.0, 5.0]).softmax(0)[1].item())
 
 
 def test_occlusion_baseline_tensor_and_errors(model):
     x = model.preprocess(data.photo("coffee"))
     same = occlusion(model, x, "espresso", size=64, stride=80, baseline=x)
     clean = model(x).softmax(-1)[0, 967].item()
-    assert np.allclose(same, clean, atol=1e-5)
-    with pytest.raises(ValueError, match="one image"):
-        occlusion(model, torch.cat([x, x]), 967)
+    assert same.shape == (1, 3, 3) and np.allclose(same, clean, atol=1e-5)
+    top = occlusion(model, torch.cat([x, x]), None, size=64, stride=80, baseline=torch.cat([x, x]))
+    assert top.shape == (2, 3, 3) and np.allclose(top, clean, atol=1e-5)  # None: the top class
+    with pytest.raises(ValueError, match="0 < size"):
+        occlusion(model, x, 967, size=300)
     with pytest.raises(ValueError, match="size"):
         occlusion(model, x, 967, size=500)
 
@@ -242,3 +246,20 @@ def test_receptive_field_crop_fills_outside_the_image():
     grad = np.ones((6, 6, 3), np.float32)  # a gradient moved channels-last, filled with 0 outside
     assert field.crop(grad, 3, 3, fill=0)[..., 0].tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]  # rows 5 .. 7
     assert field.crop(img[..., 0], 1, 1).tolist() == [[7, 8, 9], [13, 14, 15], [19, 20, 21]]  # grey HxW
+
+
+def test_nearest_neighbours_leave_each_point_out_nearest_first():
+    X = np.array([[0.0], [1.0], [3.0], [7.0]])
+    assert vizkit.nearest_neighbours(X, 2).tolist() == [[1, 2], [0, 2], [1, 0], [2, 1]]
+    with pytest.raises(ValueError, match="0 < k < N"):
+        vizkit.nearest_neighbours(X, 4)
+
+
+def test_channel_iou_of_a_known_map():
+    """Channel 1 is 1 on the left half and 0 elsewhere: at the median it fires exactly on the left half."""
+    maps = torch.zeros(2, 2, 4, 4)
+    maps[:, 1, :, :2] = 1.0
+    masks = np.zeros((2, 4, 4), bool)
+    masks[0, :, :2] = True  # image 0: the object is the left half; image 1: no object
+    assert vizkit.activations.channel_iou(maps, masks, 1, quantile=0.5) == pytest.approx(8 / 16)
+    assert vizkit.activations.channel_iou(maps, masks, 0, quantile=0.5) == 0.0

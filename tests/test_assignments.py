@@ -37,7 +37,7 @@ WRONG = {
     "saliency_map": (".abs().amax(dim=1)", ".amax(dim=1)", "values differ"),
     "relu_backward": ("return g.clamp(min=0) * active", "return g * active", "[4]:"),
     "cam": ("classifier.weight[target]", "classifier.weight[0]", "values differ"),
-    "grad_cam": ("alpha = dA.mean((1, 2))", "alpha = dA.sum((1, 2))", "times 49"),
+    "grad_cam": ("alpha = dA.mean((2, 3))", "alpha = dA.sum((2, 3))", "times 49"),
     "class_image": ("x.grad / x.grad.abs().mean()", "x.grad", "values differ"),
     "fooling_image": ("x_fool += g / g.norm()", "x_fool += 0.5 * g / g.norm()", "values differ"),
     "fgsm": ("x_in.grad.sign()", "x_in.grad", "values differ"),

@@ -62,7 +62,7 @@ def test_cam_equals_grad_cam_on_the_offline_model(model):
     x = model.preprocess(vizkit.data.photo("chelsea"))
     cam, gcam = A.cam(model, x), A.grad_cam(model, x, layer="bn2")
     assert np.allclose(np.maximum(cam, 0) / cam.size, gcam, atol=1e-5)
-    assert A.grad_cam(model, x, layer="blocks.3", upsample=True).shape == (224, 224)
+    assert A.grad_cam(model, x, layer="blocks.3", upsample=True).shape == (1, 224, 224)
 
 
 def test_cam_needs_a_gap_head():
@@ -83,20 +83,20 @@ def test_guided_backprop_blocks_negative_gradients():
     x = torch.zeros(1, 3, 2, 2)
     x[0, 0] = torch.tensor([[1.0, 1.0], [-1.0, 3.0]])
     assert np.allclose(A.input_gradient(net, x, 0)[0, 0].ravel().numpy(), [1, -1, 0, -2])
-    assert np.allclose(A.backprop(net, x, 0)[0].ravel(), [1, -1, 0, -2])
-    assert np.allclose(A.guided_backprop(net, x, target=0)[0].ravel(), [1, 0, 0, 0])
-    assert np.allclose(A.deconvnet(net, x, target=0)[0].ravel(), [1, 0, 2, 0])
+    assert np.allclose(A.backprop(net, x, 0)[0, 0].ravel(), [1, -1, 0, -2])
+    assert np.allclose(A.guided_backprop(net, x, target=0)[0, 0].ravel(), [1, 0, 0, 0])
+    assert np.allclose(A.deconvnet(net, x, target=0)[0, 0].ravel(), [1, 0, 2, 0])
 
 
 def test_guided_backprop_for_an_intermediate_unit(model):
     x = model.preprocess(vizkit.data.photo("chelsea"))
-    g = A.guided_backprop(model, x, target=5, layer="blocks.2", unit=(10, 10))
+    g = A.guided_backprop(model, x, target=5, layer="blocks.2", unit=(10, 10))[0]
     field = vizkit.receptive_field(model, "blocks.2")
     top, left, bottom, right = field.box(10, 10)
     outside = np.ones((224, 224), bool)
     outside[max(top, 0) : bottom, max(left, 0) : right] = False
     assert np.abs(g).sum() > 0 and np.abs(g[:, outside]).max() == 0  # only its receptive field
-    assert A.deconvnet(model, x, layer="blocks.2").shape == (3, 224, 224)
+    assert A.deconvnet(model, x, layer="blocks.2").shape == (1, 3, 224, 224)
 
 
 def test_guided_grad_cam_is_the_product(model):
@@ -154,7 +154,9 @@ def test_deletion_curve_known_answer():
     good[:8, :8] = 1.0  # points at the corner
     bad = 1.0 - good  # points everywhere else
     fractions = (0.0, 0.25, 0.5, 1.0)
-    a = vizkit.metrics.deletion_curve(CornerNet(), x, 1, good, fractions)
-    b = vizkit.metrics.deletion_curve(CornerNet(), x, 1, bad, fractions)
+    both = vizkit.metrics.deletion_curve(CornerNet(), torch.cat([x, x]), 1, np.stack([good, bad]), fractions)
+    assert both.shape == (2, 4)
+    a, b = both
+    assert vizkit.metrics.deletion_curve(CornerNet(), x, 1, good, fractions) == pytest.approx(a[None])
     assert a[0] == b[0] and a[-1] == b[-1] and a[1] == pytest.approx(0.5, abs=1e-6)
     assert a.mean() < b.mean() and b[1] == b[0] and b[2] == b[0]

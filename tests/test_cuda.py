@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import vizkit
-from vizkit import data, fast_style, hooks, metrics, optvis, style
+from vizkit import attacks, classvis, data, dreams, fast_style, hooks, metrics, optvis, style
 
 pytestmark = [
     pytest.mark.cuda,
@@ -37,7 +37,7 @@ CASES = {
         m, x[:1], 285, np.linspace(0, 1, 224 * 224).reshape(224, 224), fractions=(0.0, 0.5, 1.0)
     ),
     "transform_robustness": lambda m, x: np.array(metrics.transform_robustness(m, x[:1], 285, n=8)),
-    "fgsm": lambda m, x: optvis.fgsm(m, x, [285, 967], 2 / 255),
+    "fgsm": lambda m, x: attacks.fgsm(m, x, [285, 967], 2 / 255),
     "fooling_step": lambda m, x: optvis.ascent(
         m,
         optvis.class_score("daisy"),
@@ -48,10 +48,10 @@ CASES = {
         projections=[optvis.clamp_pixels(m)],
         progress=False,
     ),
-    "class_visualization": lambda m, x: optvis.class_visualization(
+    "class_visualization": lambda m, x: classvis.class_visualization(
         m, "flamingo", steps=1, size=96, progress=False
     ),
-    "deepdream": lambda m, x: optvis.deepdream(m, x[:1], LAYER, octaves=1, steps=1, progress=False),
+    "deepdream": lambda m, x: dreams.deepdream(m, x[:1], LAYER, octaves=1, steps=1, progress=False),
     "invert": lambda m, x: style.invert(m, x[:1], LAYER, steps=1, progress=False),
     "texture_synthesis": lambda m, x: style.texture_synthesis(
         m, data.photo("coffee"), size=64, steps=1, optimizer="adam", progress=False

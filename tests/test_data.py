@@ -1,5 +1,6 @@
 """Offline photos and composites: determinism, masks against what was pasted, the model's accuracy."""
 
+import hashlib
 import socket
 
 import numpy as np
@@ -15,7 +16,7 @@ def test_every_photo_loads_offline(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    data._photo.cache_clear()
+    data.shared_photo.cache_clear()
     for name in data.photo_names():
         img = data.photo(name)
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, name
@@ -94,3 +95,27 @@ def test_composites_scale_makes_small_objects_and_leaves_the_default_alone():
     assert (masks.mean((1, 2)) <= 0.10).mean() >= 0.9
     with pytest.raises(ValueError, match="scale > 0"):
         data.composites(2, scale=0)
+
+
+def _digest(a) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+
+
+def test_augmented_crops_are_bit_for_bit_those_recorded():
+    """The crop / flip / jitter helper reproduces the random streams recorded before it replaced three
+    copies (views, the composites' backgrounds, fast style's content batches): hashes from Pillow 13.0.0."""
+    import PIL
+
+    if PIL.__version__ != "13.0.0":
+        pytest.skip(f"hashes recorded with Pillow 13.0.0 (the pinned one), this is {PIL.__version__}")
+    from vizkit import fast_style
+
+    imgs, labels = data.views(["chelsea", "coffee"], 6, seed=3, size=96)
+    assert (_digest(imgs), _digest(labels)) == ("ffcb5fa43740c169", "741b91ec0d673aba")
+    assert [_digest(a) for a in data.composites(4, seed=5, size=128)] == [
+        "7fdae68c1e5324d9", "7b4bcda551f618c3", "5a4c161db51f2d73",
+    ]  # fmt: skip
+    assert [_digest(a) for a in data.pairs(3, seed=4, size=128)] == [
+        "936a3c2e9ee656a3", "355395c30afd17c8", "016d80e6b8aa9e07",
+    ]  # fmt: skip
+    assert _digest(next(fast_style.content_batches(64, 4, seed=2)).numpy()) == "188623129fd497ce"

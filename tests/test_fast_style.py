@@ -84,7 +84,7 @@ def test_each_shipped_network_moves_a_held_out_photo_towards_its_style(model, na
     photo = vizkit.images.center_crop(vizkit.images.resize(data.photo(fast_style.HELD_OUT[0]), 192), 192)
     net = fast_style.load_fast_style(name)
     for k, style_name in enumerate(fast_style.style_names_of(name)):
-        targets = style.target_grams(model, [fast_style.style_image(style_name)], list(style.STYLE_LAYERS))
+        targets = style.target_grams(model, [fast_style.style_image(style_name)], list(model.style_layers))
         out = fast_style.stylize(photo, net, k if net.n_styles > 1 else None)
         assert gram_gap(model, out, targets) < 0.5 * gram_gap(model, photo, targets), (
             style_name

@@ -129,7 +129,7 @@ def test_relu_rule_restores_shared_modules_and_survives_errors():
     before = {name: m for name, m in net.named_modules()}
     with pytest.raises(RuntimeError, match="boom"):
         with relu_rule(net, "guided") as names:
-            assert net.layer1[0].relu is net.layer1[0]._modules["relu"]
+            assert net.layer1[0].relu is net.layer1[0].get_submodule("relu")
             assert isinstance(net.layer1[0].relu, RuleReLU)
             assert "layer4.1.relu" in names
             raise RuntimeError("boom")

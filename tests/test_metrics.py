@@ -57,13 +57,14 @@ def test_insertion_of_the_right_pixels_rises_first_and_deletion_falls_first():
     x[..., :8] = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(8, 4)  # a checkerboard on the left
     left = np.zeros((16, 16))
     left[:, :8] = 1.0
-    good_in = metrics.insertion_curve(LeftEnergy(), x, 0, left, sigma=2.0)
-    bad_in = metrics.insertion_curve(LeftEnergy(), x, 0, -left, sigma=2.0)
+    good_in, bad_in = metrics.insertion_curve(
+        LeftEnergy(), torch.cat([x, x]), 0, np.stack([left, -left]), sigma=2.0
+    )
     assert good_in[0] == pytest.approx(bad_in[0]) and good_in[0] < 0.9  # the blurred start
     assert metrics.auc(good_in) > metrics.auc(bad_in) + 0.2
     x = torch.ones(1, 3, 16, 16)
-    good_del = metrics.deletion_curve(LeftMean(), x, 0, left)
-    bad_del = metrics.deletion_curve(LeftMean(), x, 0, -left)
+    (good_del,) = metrics.deletion_curve(LeftMean(), x, 0, left)
+    (bad_del,) = metrics.deletion_curve(LeftMean(), x, 0, -left[None])
     assert metrics.auc(good_del) < metrics.auc(bad_del)
     assert np.isclose(good_del[-1], 0.5)  # everything deleted: logits 0 and 0
 
@@ -114,3 +115,9 @@ def test_roc_auc_per_column_known_answers_and_scikit_learn():
     assert np.allclose(metrics.roc_auc_per_column(x, y), [roc_auc_score(y, x[:, d]) for d in range(7)])
     with pytest.raises(ValueError, match="both classes"):
         metrics.roc_auc_per_column(x, np.ones(60))
+
+
+def test_auc_of_one_curve_and_of_a_curve_per_image():
+    fractions = (0.0, 0.5, 1.0)
+    assert metrics.auc([1.0, 1.0, 0.0], fractions) == pytest.approx(0.75)
+    assert metrics.auc([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]], fractions) == pytest.approx([0.75, 0.0])

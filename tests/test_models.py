@@ -175,10 +175,16 @@ def test_unbatched_tensor_gains_batch_axis(model):
     assert model.deprocess(torch.cat([x, x])).shape == (2, 224, 224, 3)
 
 
-def test_predict_refuses_a_batch(model):
-    x = model.preprocess(data.photo("coffee"))
-    with pytest.raises(ValueError, match="one image"):
-        model.predict(torch.cat([x, x]))
+def test_predict_answers_per_image_for_a_batch(model):
+    """An image gives one top-k list; a batch (one image included) one list per image."""
+    coffee, cat = (model.preprocess(data.photo(n)) for n in ("coffee", "chelsea"))
+    one = model.predict(data.photo("coffee"), 2)
+    assert len(one) == 2 and one[0][0] == "espresso"
+    assert model.predict(coffee, 2) == [one]
+    both = model.predict(torch.cat([coffee, cat]), 1)
+    alone = [model.predict(x, 1)[0] for x in (coffee, cat)]
+    assert [top[0][0] for top in both] == [top[0][0] for top in alone]
+    assert [top[0][1] for top in both] == pytest.approx([top[0][1] for top in alone], abs=1e-5)
 
 
 def test_auto_falls_back_when_a_cached_file_is_corrupt(tmp_path, monkeypatch, capsys):

@@ -24,13 +24,16 @@ def test_notebook_conventions(path):
 def test_problems_are_detected(tmp_path):
     import nbformat
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("1 + 1"), nbformat.v4.new_code_cell("x = 1\n" * 21)]
+    )
     nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
     path = tmp_path / "99_bad.ipynb"
     nbformat.write(nb, path)
     found = nbtools.problems(path)
     assert any("badge" in p for p in found) and any("outputs" in p for p in found)
     assert any("Takeaways" in p for p in found)
+    assert "code cell 1 has 21 non-blank lines (at most 20)" in found
 
 
 def test_exercise_problems_are_detected():

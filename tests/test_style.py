@@ -45,7 +45,7 @@ def test_texture_synthesis_lowers_the_gram_loss_by_90_percent(model):
 def test_style_transfer_ends_near_the_style_and_near_the_content(model):
     content = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 128), 128)
     painting = data.painting("swirls", size=128)
-    layers, c_layer = list(style.STYLE_LAYERS), style.CONTENT_LAYER
+    layers, c_layer = list(model.style_layers), model.content_layer
     targets = style.target_grams(model, [painting], layers)
     c_target = style.features_of(model, content, [c_layer])[c_layer]
     out = style.style_transfer(model, content, painting, style_weight=1.0, steps=40, progress=False)
@@ -140,3 +140,46 @@ def test_style_transfer_maximises_an_extra_objective_along(model):
     assert style.evaluate(model, dream, dreamt) > 1.3 * style.evaluate(model, dream, plain)
     zero = style.style_transfer(model, content, painting, steps=10, progress=False, extra=0.0 * dream)
     assert np.allclose(zero, plain, atol=1e-5)  # a zero-weight extra changes nothing
+
+
+@pytest.mark.parametrize(
+    "arch, roles",
+    [
+        ("vgg11", (("features.1", "features.4", "features.9"), "features.12", "features.4")),
+        ("resnet18", (("relu", "layer1", "layer2"), "layer3", "layer1")),
+    ],
+)
+def test_style_methods_take_the_layers_of_any_network(arch, roles):
+    """Random-weight torchvision networks: without layer names a clear error; with them (as arguments
+    or as the module's attributes) texture synthesis lowers its Gram loss, style transfer runs, and
+    the perceptual loss of an image against itself is only its smoothness term."""
+    from torchvision.models import get_model
+
+    from vizkit import fast_style, inputs
+
+    torch.manual_seed(0)
+    net = get_model(arch, weights=None).eval()
+    photo = data.photo("chelsea")[::6, ::6]  # 50 x 75
+    with pytest.raises(ValueError, match="style_layers=.*Candidates: activations"):
+        style.texture_synthesis(net, photo, size=48, steps=1, progress=False)
+    style_layers, content_layer, perceptual_layer = roles
+    tex = style.texture_synthesis(
+        net, photo, style_layers, size=48, steps=20, optimizer="adam", progress=False
+    )
+    targets = style.target_grams(net, [photo], list(style_layers))
+    noise = torch.randn(1, 3, 48, 48, generator=torch.Generator().manual_seed(0)) * 0.1
+    before, after = (style.evaluate(net, style.gram_loss(targets), img) for img in (noise, tex))
+    assert tex.shape == (48, 48, 3) and after < 0.5 * before
+
+    net.style_layers, net.content_layer, net.perceptual_layer = roles
+    out = style.style_transfer(net, photo, photo[:, ::-1], steps=2, progress=False)
+    assert out.shape == photo.shape and np.isfinite(out).all()
+    content = inputs.rgb_tensor(photo)
+    grams = [style.target_grams(net, [photo], list(style_layers))]
+    total, c, s = fast_style.perceptual_loss(
+        net, content, content, grams, torch.zeros(1, dtype=torch.long), 1.0, 0.0
+    )
+    assert (
+        c == 0 and s == pytest.approx(0, abs=1e-12) and float(total.detach()) == pytest.approx(0, abs=1e-12)
+    )
+    assert count_hooks(net) == 0

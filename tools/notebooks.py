@@ -42,6 +42,7 @@ def setup_source() -> str:
 
 # Tools, not lessons: badge, setup cell and no outputs, but no parameters, takeaways or exercises.
 TOOLS = ("toolbox.ipynb",)
+MAX_CELL_LINES = 20  # non-blank lines of a code cell: longer ones hide the idea (move plumbing to vizkit)
 
 
 def problems(path: Path) -> list[str]:
@@ -55,6 +56,10 @@ def problems(path: Path) -> list[str]:
         found.append("second cell must be the setup cell")
     if any(c.get("outputs") or c.get("execution_count") for c in cells if c.cell_type == "code"):
         found.append("stored outputs or execution counts")
+    for i, c in enumerate(cells):
+        lines = sum(1 for line in c.source.splitlines() if line.strip())
+        if c.cell_type == "code" and lines > MAX_CELL_LINES:
+            found.append(f"code cell {i} has {lines} non-blank lines (at most {MAX_CELL_LINES})")
     if path.name in TOOLS:
         return found
     if not any("parameters" in c.metadata.get("tags", []) for c in cells if c.cell_type == "code"):

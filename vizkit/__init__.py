@@ -6,8 +6,23 @@ from .versions import check_versions
 
 check_versions()  # before torch or matplotlib: an old one gets one clear line, not a deep traceback
 
-from . import data, exercises, fast_style, hooks, metrics, optvis, plot, style
+from . import (
+    attacks,
+    classvis,
+    data,
+    dreams,
+    exercises,
+    fast_style,
+    hooks,
+    inputs,
+    metrics,
+    objectives,
+    optvis,
+    plot,
+    style,
+)
 from .activations import dissect, features, layer_output, nearest_neighbours, receptive_field, top_patches
+from .attacks import fgsm, fooling_image
 from .attribution import (
     backprop,
     cam,
@@ -20,13 +35,16 @@ from .attribution import (
     saliency,
 )
 from .cams import grad_cam_plus_plus, layer_cam, score_cam
+from .classvis import class_visualization
+from .dreams import deepdream
 from .fast_style import TransformerNet, fast_style_names, stylize, train_fast_style
 from .gradients import gradient_x_input, integrated_gradients
 from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
+from .inputs import to_image, to_input
 from .layers import check_batch, get_layer, layer_names
 from .models import CLASSIC_MODELS, MODEL_NAMES, Model, WeightsUnavailable, load_model
-from .optvis import ascent, class_visualization, deepdream, fgsm, fooling_image
+from .optvis import ascent
 from .rise import rise
 from .settings import choose, fast_mode, setup
 from .style import efros_leung, gram, invert, style_transfer, texture_synthesis

@@ -15,7 +15,8 @@ from torch import nn
 
 from .hooks import LayerRef, frozen, swap_modules
 from .images import to_rgb
-from .layers import as_net, channels_last, get_layer, model_device, on_model_device, resolve_name
+from .inputs import last_linear, spatial
+from .layers import ModelLike, as_net, channels_last, get_layer, model_device, on_model_device, resolve_name
 
 Images = torch.Tensor | np.ndarray | Iterable[np.ndarray]
 
@@ -68,7 +69,7 @@ def _run_to(net: nn.Module, x: torch.Tensor, name: str, inputs: bool = False) ->
     return calls[0]
 
 
-def layer_output(model, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
+def layer_output(model: ModelLike, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
     """The output of `layer` for the batch x (eval mode, no gradients), running no further than needed."""
     net = as_net(model)
     name = resolve_name(net, layer)
@@ -76,14 +77,7 @@ def layer_output(model, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
         return _run_to(net, on_model_device(net, x), name)
 
 
-def _penultimate(net: nn.Module) -> nn.Linear:
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError("the model has no nn.Linear head; pass layer= to choose the features")
-    return linears[-1]
-
-
-def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Tensor, list]]:
+def _batches(model: ModelLike, images: Images, batch_size: int) -> Iterator[tuple[torch.Tensor, list]]:
     """Yield (normalised batch, the images it came from) from a tensor or from HxWx3 images."""
     if isinstance(images, torch.Tensor):
         images = on_model_device(model, images)
@@ -106,7 +100,11 @@ def _batches(model, images: Images, batch_size: int) -> Iterator[tuple[torch.Ten
 
 
 def features(
-    model, images: Images, layer: LayerRef | None = None, batch_size: int = 16, pool: str | None = "avg"
+    model: ModelLike,
+    images: Images,
+    layer: LayerRef | None = None,
+    batch_size: int = 16,
+    pool: str | None = "avg",
 ) -> np.ndarray:
     """Feature vectors (N, D) for N images, in batches, without gradients.
 
@@ -116,7 +114,12 @@ def features(
     maxed ("max") over positions, or flattened (pool=None). Memory is bounded by one batch.
     """
     net = as_net(model)
-    name = resolve_name(net, _penultimate(net) if layer is None else layer)
+    name = resolve_name(
+        net,
+        last_linear(net, "features(layer=None) (the input of the classifier; else pass layer=)")
+        if layer is None
+        else layer,
+    )
     out = []
     with frozen(net), torch.no_grad():
         for x, _ in _batches(model, images, batch_size):
@@ -126,21 +129,17 @@ def features(
     return np.concatenate(out)
 
 
-def nearest_neighbours(X: np.ndarray, k: int = 5, chunk: int = 1024) -> np.ndarray:
+def nearest_neighbours(X: np.ndarray, k: int = 5) -> np.ndarray:
     """Rows of X (N, D) -> (N, k) indices of each row's k nearest other rows (Euclidean), nearest first.
 
-    Distances are computed `chunk` rows at a time, so memory stays chunk x N."""
-    from sklearn.metrics import pairwise_distances
+    scikit-learn's NearestNeighbors, which leaves each row itself out; tied neighbours may come in
+    any order."""
+    from sklearn.neighbors import NearestNeighbors
 
     X = np.asarray(X)
     if X.ndim != 2 or not 0 < k < len(X):
         raise ValueError(f"expected X of shape (N, D) and 0 < k < N, got shape {X.shape} and k={k}")
-    out = []
-    for start in range(0, len(X), chunk):
-        d = pairwise_distances(X[start : start + chunk], X)
-        d[np.arange(len(d)), np.arange(start, start + len(d))] = np.inf  # an image is not its own neighbour
-        out.append(np.argsort(d, axis=1, kind="stable")[:, :k])
-    return np.concatenate(out)
+    return NearestNeighbors(n_neighbors=k).fit(X).kneighbors(return_distance=False)
 
 
 def _pooled(value: torch.Tensor, pool: str | None) -> torch.Tensor:
@@ -211,7 +210,7 @@ def _is_activation(module: nn.Module) -> bool:
     )
 
 
-def receptive_field(model, layer: LayerRef, input_size: int = 224) -> ReceptiveField:
+def receptive_field(model: ModelLike, layer: LayerRef, input_size: int = 224) -> ReceptiveField:
     """The receptive field of one unit of `layer`, exact for the architecture's kernels, strides,
     dilations and paddings (TensorFlow "same" padding included, which depends on input_size).
 
@@ -228,9 +227,7 @@ def receptive_field(model, layer: LayerRef, input_size: int = 224) -> ReceptiveF
         probe = next((n for n in swapped if name == n or name.startswith(n + ".")), name)
         while True:
             x = torch.ones(1, 3, size, size, device=device, requires_grad=True)
-            out = _run_to(net, x, probe)
-            if out.ndim != 4:
-                raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(out.shape)})")
+            out = spatial(_run_to(net, x, probe), layer)
             i = (out.shape[2] - 1) // 2
             if out.shape[2] >= 2:
                 rows = [_support(x, out[0, :, i + d, i + d].sum()) for d in (0, 1)]
@@ -268,7 +265,7 @@ class TopPatches:
 
 
 def top_patches(
-    model,
+    model: ModelLike,
     images: Iterable[np.ndarray],
     layer: LayerRef,
     channels: Sequence[int],
@@ -327,8 +324,16 @@ def fired(maps: torch.Tensor, quantile: float, size: tuple[int, int]) -> torch.T
     return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0] > threshold
 
 
+def channel_iou(maps: torch.Tensor, masks: np.ndarray, channel: int, quantile: float = 0.9) -> float:
+    """IoU of one channel's dissection masks (fired) with the object masks, intersections and unions
+    summed over all images: maps (N, C, h, w), masks (N, H, W) bool. dissect() does every channel."""
+    on = fired(maps[:, channel], quantile, tuple(np.shape(masks)[1:]))
+    truth = torch.as_tensor(np.asarray(masks, bool), device=on.device)
+    return ((on & truth).sum() / (on | truth).sum()).item()
+
+
 def dissect(
-    model,
+    model: ModelLike,
     images: Images,
     masks: np.ndarray,
     layer: LayerRef,
@@ -350,8 +355,7 @@ def dissect(
         acts = torch.cat(
             [_run_to(net, x, name).float().cpu() for x, _ in _batches(model, images, batch_size)]
         )
-    if acts.ndim != 4:
-        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(acts.shape)})")
+    spatial(acts, layer)
     masks = torch.as_tensor(np.asarray(masks, bool))
     if masks.shape[0] != acts.shape[0]:
         raise ValueError(f"{acts.shape[0]} images but {masks.shape[0]} masks")

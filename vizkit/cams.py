@@ -8,34 +8,37 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .attribution import Target, class_probabilities, fixed_targets, summed_class_score
 from .hooks import LayerRef, frozen, record
-from .layers import check_batch, on_model_device
+from .inputs import Target, class_probabilities, fixed_targets, spatial, summed_class_score
+from .layers import ModelLike, check_batch, on_model_device
 
 
-def maps_and_gradients(model, x: torch.Tensor, target, layer: LayerRef) -> tuple[torch.Tensor, torch.Tensor]:
+def maps_and_gradients(
+    model: ModelLike, x: torch.Tensor, target, layer: LayerRef
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The layer's output A (N, K, h, w) and the gradient of each image's class score with respect to it."""
     if layer is None:
         raise ValueError("pass layer= (a conv layer name; see model.layers())")
     with frozen(model) as net, record(net, layer, grads=True) as rec:
         summed_class_score(model, net(x.detach().requires_grad_(True)), target).backward()
-        a, g = rec[layer].detach(), rec.grad(layer).detach()
-    if a.ndim != 4:
-        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)})")
+        a, g = spatial(rec[layer].detach(), layer), rec.grad(layer).detach()
     return a, g
 
 
 def finish(maps: torch.Tensor, x: torch.Tensor, upsample: bool) -> np.ndarray:
-    """ReLU, optional bilinear upsampling to the input's size, NumPy; (h, w) for one image."""
+    """ReLU, optional bilinear upsampling to the input's size, NumPy (N, h, w)."""
     maps = torch.relu(maps)
     if upsample:
         maps = F.interpolate(maps[:, None], size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
-    maps = maps.cpu().numpy()
-    return maps[0] if len(maps) == 1 else maps
+    return maps.cpu().numpy()
 
 
 def grad_cam_plus_plus(
-    model, x: torch.Tensor, target: Target | None = None, layer: LayerRef = None, upsample: bool = False
+    model: ModelLike,
+    x: torch.Tensor,
+    target: Target | None = None,
+    layer: LayerRef = None,
+    upsample: bool = False,
 ) -> np.ndarray:
     """Grad-CAM++ (Chattopadhyay et al. 2018): each position's positive gradient weighted by
     a = g^2 / (2 g^2 + sum(A) g^3), the closed form that assumes an exponential class score.
@@ -50,7 +53,11 @@ def grad_cam_plus_plus(
 
 
 def layer_cam(
-    model, x: torch.Tensor, target: Target | None = None, layer: LayerRef = None, upsample: bool = False
+    model: ModelLike,
+    x: torch.Tensor,
+    target: Target | None = None,
+    layer: LayerRef = None,
+    upsample: bool = False,
 ) -> np.ndarray:
     """LayerCAM (Jiang et al. 2021): every position weighted by its own positive gradient,
     sum_k relu(g_k) * A_k, so shallow layers give fine maps too. One forward and one backward."""
@@ -60,7 +67,7 @@ def layer_cam(
 
 
 def score_cam(
-    model,
+    model: ModelLike,
     x: torch.Tensor,
     target: Target | None = None,
     layer: LayerRef = None,
@@ -82,9 +89,7 @@ def score_cam(
     classes = fixed_targets(model, x, target)
     with frozen(model) as net, record(net, layer) as rec, torch.no_grad():
         net(x)
-        a = rec[layer].detach()
-    if a.ndim != 4:
-        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)})")
+        a = spatial(rec[layer].detach(), layer)
     # pytorch-grad-cam upsamples with UpsamplingBilinear2d, i.e. align_corners=True
     up = F.interpolate(a, size=x.shape[2:], mode="bilinear", align_corners=True)
     lo, hi = up.flatten(2).min(-1).values[..., None, None], up.flatten(2).max(-1).values[..., None, None]

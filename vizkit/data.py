@@ -72,7 +72,8 @@ def photo_path(name: str) -> str:
 
 
 @cache
-def _photo(name: str) -> np.ndarray:
+def shared_photo(name: str) -> np.ndarray:
+    """An offline photo's pixels, read once and cached, read-only (photo() gives a writable copy)."""
     img = to_rgb(Image.open(photo_path(name)))
     img.flags.writeable = False
     return img
@@ -82,7 +83,7 @@ def photo(source: str | PathLike | bytes = "chelsea") -> np.ndarray:
     """A picture as an HxWx3 uint8 RGB array: an offline photo's name (see photo_names()), "upload"
     (the picture last given to upload()), a file path or an http(s) URL (read by load_image)."""
     if isinstance(source, str) and source in _PHOTOS:
-        return _photo(source).copy()
+        return shared_photo(source).copy()
     if source == "upload":
         return uploaded()
     if isinstance(source, str) and not (
@@ -244,20 +245,25 @@ def _object(kind: str) -> tuple[np.ndarray, str | np.ndarray, tuple[int, int], i
     """(pixels, mask shape or the mask itself, long-side range at size 224, ImageNet index) of an object."""
     if kind in OBJECTS:
         photo_name, (left, top, right, bottom), shape, sizes, label, _ = OBJECTS[kind]
-        return _photo(photo_name)[top:bottom, left:right], shape, sizes, label
+        return shared_photo(photo_name)[top:bottom, left:right], shape, sizes, label
     rgb, mask = cutout(kind)
     return rgb, mask, (120, 190), CUTOUTS[kind][1]
 
 
+def random_crop(rng: np.random.Generator, img: np.ndarray, smallest: float, size: int) -> np.ndarray:
+    """A random square crop of an HxWx3 uint8 image, its side smallest..1 times the shorter side, anywhere,
+    resized to size x size and flipped left-right at random (the augmentation of views, composites'
+    backgrounds and fast style's training crops; the draws: side, top, left, flip, from rng)."""
+    h, w = img.shape[:2]
+    side = int(min(h, w) * rng.uniform(smallest, 1.0))
+    top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
+    crop = resize(np.ascontiguousarray(img[top : top + side, left : left + side]), (size, size))
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A random square crop (40-100% of the shorter side) of a random background, flipped at random."""
-    img = _photo(BACKGROUNDS[rng.integers(len(BACKGROUNDS))])
-    h, w = img.shape[:2]
-    side = int(min(h, w) * rng.uniform(0.4, 1.0))
-    top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
-    crop = img[top : top + side, left : left + side]
-    crop = crop[:, ::-1] if rng.random() < 0.5 else crop
-    return resize(np.ascontiguousarray(crop), (size, size))
+    return random_crop(rng, shared_photo(BACKGROUNDS[rng.integers(len(BACKGROUNDS))]), 0.4, size)
 
 
 def _ellipse(h: int, w: int) -> np.ndarray:
@@ -278,12 +284,7 @@ def views(names: Sequence[str], n: int, seed: int = 0, size: int = 224) -> tuple
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.arange(n) % len(names)
     for i, label in enumerate(labels):
-        img = _photo(names[label])
-        h, w = img.shape[:2]
-        side = int(min(h, w) * rng.uniform(0.35, 1.0))
-        top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
-        crop = resize(np.ascontiguousarray(img[top : top + side, left : left + side]), (size, size))
-        crop = crop[:, ::-1] if rng.random() < 0.5 else crop
+        crop = random_crop(rng, shared_photo(names[label]), 0.35, size)
         gain, shift = rng.uniform(0.75, 1.25), rng.uniform(-0.25, 0.25) * 255
         mean = crop.mean()
         images[i] = np.clip((crop - mean) * gain + mean + shift * 0.5, 0, 255).astype(np.uint8)

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import fast_style, optvis, plot, style
+from . import attacks, dreams, fast_style, plot, style
 from .attribution import grad_cam, occlusion, saliency
+from .layers import ModelLike
 from .toolbox_views import figure_png
 
 
@@ -66,7 +67,7 @@ class Explorer:
 
 
 @torch.no_grad()
-def probabilities(model, x: torch.Tensor) -> torch.Tensor:
+def probabilities(model: ModelLike, x: torch.Tensor) -> torch.Tensor:
     """The class probabilities (1000,) of one picture (1x3xHxW)."""
     return model(x).softmax(-1)[0]
 
@@ -81,7 +82,7 @@ def slider(
     )  # fmt: skip
 
 
-def class_menu(model, value: int) -> widgets.Dropdown:
+def class_menu(model: ModelLike, value: int) -> widgets.Dropdown:
     """All the model's classes, by name."""
     return widgets.Dropdown(
         options=[(name, i) for i, name in enumerate(model.classes)], value=value, description="Class"
@@ -89,13 +90,13 @@ def class_menu(model, value: int) -> widgets.Dropdown:
 
 
 def occlusion_explorer(
-    model, x: torch.Tensor, img: np.ndarray, target: int, sizes=(16, 32, 48), strides=(8, 16, 32)
+    model: ModelLike, x: torch.Tensor, img: np.ndarray, target: int, sizes=(16, 32, 48), strides=(8, 16, 32)
 ):
     """Occlusion (notebook 04): the square's size and stride, over the picture; centred on the unoccluded P."""
     p0 = float(probabilities(model, x)[target])
 
     def draw(size: int, stride: int) -> Figure:
-        heat = occlusion(model, x, target, size=size, stride=stride)  # (rows, cols) of windows
+        heat = occlusion(model, x, target, size=size, stride=stride)[0]  # (rows, cols) of windows
         fig = Figure(figsize=(5.2, 4.0))
         plot.show_heatmap(img, heat, ax=fig.add_subplot(), kind="probability", center=p0,
                           title=f"P({model.classes[target]}), a {size}-px square every {stride} px",
@@ -110,7 +111,7 @@ def occlusion_explorer(
 
 
 def class_map_explorer(
-    model, x: torch.Tensor, img: np.ndarray, method: str = "saliency", layer: str | None = None
+    model: ModelLike, x: torch.Tensor, img: np.ndarray, method: str = "saliency", layer: str | None = None
 ):
     """Saliency (05) or Grad-CAM (07) of any of the model's classes, over the picture."""
     if method not in ("saliency", "grad_cam"):
@@ -120,9 +121,9 @@ def class_map_explorer(
     def draw(target: int) -> Figure:
         p = float(probabilities(model, x)[target])
         if method == "saliency":
-            heat, clip, what = saliency(model, x, target), 99, "|gradient|"
+            heat, clip, what = saliency(model, x, target)[0], 99, "|gradient|"
         else:
-            heat, clip, what = grad_cam(model, x, target, layer, upsample=True), None, "Grad-CAM"
+            heat, clip, what = grad_cam(model, x, target, layer, upsample=True)[0], None, "Grad-CAM"
         fig = Figure(figsize=(5.2, 4.0))
         plot.show_heatmap(img, heat, ax=fig.add_subplot(), kind="positive", clip=clip, label=what,
                           title=f"{what} of {model.classes[target]} (P = {p:.2f})")  # fmt: skip
@@ -131,12 +132,12 @@ def class_map_explorer(
     return Explorer(draw, {"target": class_menu(model, top)})
 
 
-def fgsm_explorer(model, x: torch.Tensor, true: int, eps_max: float = 8 / 255):
+def fgsm_explorer(model: ModelLike, x: torch.Tensor, true: int, eps_max: float = 8 / 255):
     """FGSM (09): epsilon, and a target class (or none: away from the true label), with the new top-5."""
 
     def draw(eps: float, target: int) -> Figure:
         targeted = target >= 0
-        adv = optvis.fgsm(
+        adv = attacks.fgsm(
             model, x, target if targeted else true, eps, targeted=targeted, steps=1 if not targeted else 10
         )
         fig = Figure(figsize=(9.0, 3.4))
@@ -146,7 +147,7 @@ def fgsm_explorer(model, x: torch.Tensor, true: int, eps_max: float = 8 / 255):
             top = probabilities(model, picture).topk(1)
             ax.set(xticks=[], yticks=[])
             ax.set_title(f"{name}: {model.classes[int(top.indices)]} {float(top.values):.2f}", fontsize=9)
-        plot.show_topk(model.predict(adv), title="top-5 after the attack", ax=fig.add_subplot(1, 3, 3))
+        plot.show_topk(model.predict(adv)[0], title="top-5 after the attack", ax=fig.add_subplot(1, 3, 3))
         fig.tight_layout()
         return fig
 
@@ -158,12 +159,14 @@ def fgsm_explorer(model, x: torch.Tensor, true: int, eps_max: float = 8 / 255):
     return Explorer(draw, controls, note="targeted: 10 steps of iterative FGSM within eps")
 
 
-def deepdream_explorer(model, x: torch.Tensor, layers: Sequence[str], steps: int = 5, size: int = 160):
+def deepdream_explorer(
+    model: ModelLike, x: torch.Tensor, layers: Sequence[str], steps: int = 5, size: int = 160
+):
     """DeepDream (10): the layer and the number of octaves, at a preview size."""
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
     def draw(layer: str, octaves: int) -> Figure:
-        dream = optvis.deepdream(model, x, layer, octaves=octaves, steps=steps, progress=False)
+        dream = dreams.deepdream(model, x, layer, octaves=octaves, steps=steps, progress=False)
         fig = Figure(figsize=(4.0, 4.2))
         ax = fig.add_subplot()
         ax.imshow(model.deprocess(dream))
@@ -177,7 +180,9 @@ def deepdream_explorer(model, x: torch.Tensor, layers: Sequence[str], steps: int
     return Explorer(draw, controls)
 
 
-def style_explorer(model, content: np.ndarray, style_img: np.ndarray, size: int = 128, steps: int = 20):
+def style_explorer(
+    model: ModelLike, content: np.ndarray, style_img: np.ndarray, size: int = 128, steps: int = 20
+):
     """Neural style (11): the style weight and the total-variation weight, at a preview size (L-BFGS)."""
 
     def draw(style_weight: float, tv: float) -> Figure:

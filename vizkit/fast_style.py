@@ -21,16 +21,14 @@ from tqdm.auto import tqdm
 
 from . import data
 from .hooks import frozen, record
-from .images import resize, to_rgb
-from .layers import as_net, model_device
-from .optvis import to_model_space
-from .style import STYLE_LAYERS, gram, target_grams
+from .images import resize
+from .inputs import rgb_tensor, to_array, to_model_space
+from .layers import ModelLike, as_net, model_device, role_layers
+from .style import gram, target_grams
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "fast_style"  # package data
-CONTENT = "blocks.1"  # a shallow content layer, as Johnson et al.'s relu2_2: a network trained from
-# scratch needs a content loss that pins the layout (blocks.3.0.bn1 does not)
-HELD_OUT = ("chelsea", "grace_hopper")
-LR = 2e-3  # Adam's learning rate for training          # never seen in training: evaluation photos
+HELD_OUT = ("chelsea", "grace_hopper")  # never seen in training: evaluation photos
+LR = 2e-3  # Adam's learning rate for training
 TRAIN_PHOTOS = (
     "coffee",
     "rocket",
@@ -178,32 +176,34 @@ def content_batches(size: int, batch: int, seed: int = 0, photos: Sequence[str] 
     while True:
         out = np.empty((batch, size, size, 3), np.uint8)
         for i in range(batch):
-            img = imgs[rng.integers(len(imgs))]
-            side = int(rng.uniform(0.3, 1.0) * min(img.shape[:2]))
-            top, left = rng.integers(img.shape[0] - side + 1), rng.integers(img.shape[1] - side + 1)
-            crop = resize(np.ascontiguousarray(img[top : top + side, left : left + side]), (size, size))
-            out[i] = crop[:, ::-1] if rng.random() < 0.5 else crop
-        yield torch.from_numpy(out).permute(0, 3, 1, 2).float().div(255)
+            out[i] = data.random_crop(rng, imgs[rng.integers(len(imgs))], 0.3, size)
+        yield rgb_tensor(out)
 
 
 def perceptual_loss(
-    model,
+    model: ModelLike,
     net_out: torch.Tensor,
     content: torch.Tensor,
     grams: list[dict[str, torch.Tensor]],
     style_idx: torch.Tensor,
     style_weight: float,
     tv: float,
-    content_layer: str = CONTENT,
+    content_layer: str | None = None,
+    style_layers: Sequence[str] | None = None,
 ) -> tuple[torch.Tensor, float, float]:
     """Johnson et al.'s loss on a batch: content (relative, at content_layer) + style (Grams) + TV.
 
+    content_layer / style_layers: None = the model's perceptual_layer and style_layers (the content
+    layer is shallow, as Johnson et al.'s relu2_2: a network trained from nothing needs a content
+    loss that pins the layout).
     The TV term here is the mean squared neighbour difference over pixels *and* channels of the batch
     (notebook 11's `style.mean_total_variation` sums over channels), so the same tv weighs less.
 
     grams: per style, layer -> 1xCxC target; style_idx: (N,) the style of each image.
     Returns (total, content part, style part)."""
-    layers = list(dict.fromkeys(list(STYLE_LAYERS) + [content_layer]))
+    content_layer = role_layers(model, "perceptual_layer", content_layer)
+    style_layers = list(role_layers(model, "style_layers", style_layers))
+    layers = list(dict.fromkeys(style_layers + [content_layer]))
     net = as_net(model)
     with record(net, layers) as rec:
         with torch.no_grad():  # the target needs no graph
@@ -213,7 +213,7 @@ def perceptual_loss(
         net(to_model_space(model, net_out))
         c = ((rec[content_layer] - target).pow(2).flatten(1).sum(1) / target.pow(2).flatten(1).sum(1)).mean()
         s = 0.0
-        for name in STYLE_LAYERS:
+        for name in style_layers:
             g = gram(rec[name])  # (N, C, C)
             t = torch.cat([grams[k][name] for k in style_idx.tolist()])  # (N, C, C)
             s = s + (g - t).pow(2).mean()
@@ -222,7 +222,7 @@ def perceptual_loss(
 
 
 def train_fast_style(
-    model,
+    model: ModelLike,
     styles: Sequence[np.ndarray],
     steps: int = 1200,
     batch: int = 4,
@@ -265,7 +265,8 @@ def train_fast_style(
     for _ in range(start):  # the same content batches as an uninterrupted run
         next(batches)
     with frozen(model):
-        grams = [target_grams(model, [s], list(STYLE_LAYERS), size=style_size) for s in styles]
+        layers = list(role_layers(model, "style_layers"))
+        grams = [target_grams(model, [s], layers, size=style_size) for s in styles]
         bar = tqdm(range(start, steps), desc="training", disable=not progress, initial=start, total=steps)
         net.train()
         for step in bar:
@@ -340,11 +341,9 @@ def stylize(
     style: a shipped name (see fast_style_names()) or a TransformerNet; mix: for a multi-style
     network, a style index or one weight per style (interpolation between styles)."""
     net = load_fast_style(style) if isinstance(style, str) else style
-    x = torch.tensor(to_rgb(img)).permute(2, 0, 1)[None].float().div(255)
-    dev = next(net.parameters()).device
     with frozen(net):
-        y = net(x.to(dev), mix)
-    return y.clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+        y = net(rgb_tensor(img).to(model_device(net)), mix)
+    return to_array(y)
 
 
 def style_image(name: str, size: int = 256) -> np.ndarray:

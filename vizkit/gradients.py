@@ -11,29 +11,26 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .attribution import Target, fixed_targets, input_gradient, summed_class_score
+from .attribution import input_gradient
 from .hooks import frozen
-from .layers import check_batch, on_model_device
+from .inputs import Target, fixed_targets, summed_class_score
+from .layers import ModelLike, check_batch, on_model_device
 
 
-def unbatched(a: torch.Tensor, single: bool) -> np.ndarray:
-    """A result as NumPy, without the batch axis for one image (the package's rule until #15 lands)."""
-    a = a.detach().cpu().numpy()
-    return a[0] if single else a
-
-
-def gradient_x_input(model, x: torch.Tensor, target: Target | Sequence[Target] | None = None) -> np.ndarray:
+def gradient_x_input(
+    model: ModelLike, x: torch.Tensor, target: Target | Sequence[Target] | None = None
+) -> np.ndarray:
     """Gradient x input (Shrikumar et al. 2016): x * d(class score)/dx, in the model's input space.
 
     For a linear model with no bias it is exactly each input's contribution to the score. Returns
-    (3, H, W) for one image, (N, 3, H, W) for a batch; one forward and one backward in all.
+    (N, 3, H, W); one forward and one backward in all.
     """
     x = on_model_device(model, check_batch(x))
-    return unbatched(input_gradient(model, x, target) * x, x.shape[0] == 1)
+    return (input_gradient(model, x, target) * x).detach().cpu().numpy()
 
 
 def integrated_gradients(
-    model,
+    model: ModelLike,
     x: torch.Tensor,
     target: Target | Sequence[Target] | None = None,
     baseline: torch.Tensor | float | None = None,
@@ -47,7 +44,7 @@ def integrated_gradients(
     baseline: None = zeros in model space (mid-grey for the offline model), a number, or a tensor like
     x. The path's images are evaluated batch_size at a time. Completeness: the attributions sum to
     score(x) - score(x0) as steps grows; return_error=True also returns that gap per image, (N,).
-    Returns (3, H, W) for one image, (N, 3, H, W) for a batch.
+    Returns (N, 3, H, W).
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
@@ -65,7 +62,7 @@ def integrated_gradients(
             total[i] += input_gradient(model, chunk, [classes[i]] * len(chunk)).sum(0)
     attributions = (x - x0) * total / steps
     if not return_error:
-        return unbatched(attributions, len(x) == 1)
+        return attributions.detach().cpu().numpy()
     with frozen(model) as net, torch.no_grad():
         gap = torch.stack(
             [
@@ -75,4 +72,4 @@ def integrated_gradients(
             ]
         )
     error = (attributions.flatten(1).sum(1) - gap).cpu().numpy()
-    return unbatched(attributions, len(x) == 1), error
+    return attributions.detach().cpu().numpy(), error

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .layers import as_net, get_layer, resolve_name
+from .layers import ModelLike, as_net, get_layer, resolve_name
 
 LayerRef = str | nn.Module
 
@@ -43,6 +43,11 @@ class Recording:
         """Outputs of every call of the layer in the forward pass, in order."""
         return list(self._outputs[name])
 
+    def add(self, name: str, output: torch.Tensor) -> int:
+        """Store one call's output of layer `name`; returns the call's number (0 for the first)."""
+        self._outputs[name].append(output)
+        return len(self._outputs[name]) - 1
+
     def clear(self) -> None:
         """Forget what was recorded (for a second forward pass in the same block)."""
         for name in self.names:
@@ -68,7 +73,9 @@ class Recording:
 
 
 @contextmanager
-def record(model, layers: LayerRef | Sequence[LayerRef], grads: bool = False) -> Iterator[Recording]:
+def record(
+    model: ModelLike, layers: LayerRef | Sequence[LayerRef], grads: bool = False
+) -> Iterator[Recording]:
     """Record the outputs (and, with grads=True, their gradients) of `layers` while in the block.
 
     Each recorded output is the tensor the layer produced; the rest of the network gets a copy,
@@ -97,8 +104,7 @@ def _recorder(rec: Recording, name: str, grads: bool) -> Callable:
                 f"layer {name!r} returns {type(output).__name__}, not a tensor; "
                 "record one of its submodules instead"
             )
-        call = len(rec._outputs[name])
-        rec._outputs[name].append(output)
+        call = rec.add(name, output)
         if grads and output.requires_grad:
 
             def save(grad, call=call):
@@ -111,7 +117,9 @@ def _recorder(rec: Recording, name: str, grads: bool) -> Callable:
 
 
 @contextmanager
-def swap_modules(model, replace: Callable[[str, nn.Module], nn.Module | None]) -> Iterator[list[str]]:
+def swap_modules(
+    model: ModelLike, replace: Callable[[str, nn.Module], nn.Module | None]
+) -> Iterator[list[str]]:
     """Replace submodules while in the block: replace(name, module) returns a module or None (keep).
 
     A module registered in several places (used twice) gets one shared replacement, as before.
@@ -208,7 +216,7 @@ def _relu_upper(module: nn.Module) -> float | None:
 
 
 @contextmanager
-def relu_rule(model, rule: str) -> Iterator[list[str]]:
+def relu_rule(model: ModelLike, rule: str) -> Iterator[list[str]]:
     """Give every ReLU/ReLU6 module the backward `rule` ('vanilla', 'guided', 'deconvnet') in the block.
 
     In-place activations become out-of-place copies, shared modules stay shared, and the originals
@@ -273,7 +281,7 @@ class _FunctionalReLUGuard(TorchFunctionMode):
 
 
 @contextmanager
-def preserved(model) -> Iterator[nn.Module]:
+def preserved(model: ModelLike) -> Iterator[nn.Module]:
     """Snapshot train/eval flags, requires_grad flags and .grad of every parameter; restore on exit."""
     net = as_net(model)
     modes = [(m, m.training) for m in net.modules()]
@@ -289,7 +297,7 @@ def preserved(model) -> Iterator[nn.Module]:
 
 
 @contextmanager
-def frozen(model) -> Iterator[nn.Module]:
+def frozen(model: ModelLike) -> Iterator[nn.Module]:
     """Eval mode, no parameter gradients and gradients enabled (even under torch.no_grad()) in the block.
 
     Use it to take gradients with respect to the input: the model comes back exactly as it was.
@@ -301,7 +309,7 @@ def frozen(model) -> Iterator[nn.Module]:
         yield net
 
 
-def count_hooks(model) -> int:
+def count_hooks(model: ModelLike) -> int:
     """Number of forward/backward hooks registered on the model's modules (0 after vizkit is done)."""
     net = as_net(model)
     return sum(

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING, Union
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from .models import Model
 
-def as_net(model) -> nn.Module:
+# What every method takes as `model`: the object from vizkit.load_model, or a plain nn.Module.
+ModelLike = Union["Model", nn.Module]
+
+
+def as_net(model: ModelLike) -> nn.Module:
     """The nn.Module inside a vizkit Model, or the module itself."""
     net = getattr(model, "net", model)
     if not isinstance(net, nn.Module):
@@ -16,12 +23,12 @@ def as_net(model) -> nn.Module:
     return net
 
 
-def layer_names(model) -> list[str]:
+def layer_names(model: ModelLike) -> list[str]:
     """Names of all submodules, in forward-definition order, as accepted by `layer=`."""
     return [name for name, _ in as_net(model).named_modules() if name]
 
 
-def get_layer(model, layer: str | nn.Module) -> nn.Module:
+def get_layer(model: ModelLike, layer: str | nn.Module) -> nn.Module:
     """The submodule called `layer` (or `layer` itself if it is a module of the model)."""
     net = as_net(model)
     if isinstance(layer, nn.Module):
@@ -39,7 +46,27 @@ def get_layer(model, layer: str | nn.Module) -> nn.Module:
     raise KeyError(f"no layer named {layer!r}. Closest first: {', '.join(shown)}{more}")
 
 
-def layer_name(model, layer: nn.Module) -> str:
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.LeakyReLU)
+
+
+def role_layers(model: ModelLike, role: str, given: object = None):
+    """`given` if it is not None, else the model's attribute `role` (style_layers, content_layer or
+    perceptual_layer, set by load_model; a plain nn.Module may carry it too), else an error that
+    lists candidate layers."""
+    if given is not None:
+        return given
+    value = getattr(model, role, None)
+    if value:
+        return value
+    names = [n for n, m in as_net(model).named_modules() if n and isinstance(m, ACTIVATIONS)]
+    stages = [n for n, _ in as_net(model).named_children()]
+    raise ValueError(
+        f"this model names no {role}: pass {role}=... or set model.{role}. Candidates: activations "
+        f"{names[:12]}{' ...' if len(names) > 12 else ''}; top-level blocks {stages}"
+    )
+
+
+def layer_name(model: ModelLike, layer: nn.Module) -> str:
     """The name under which `layer` is registered in the model."""
     for name, m in as_net(model).named_modules():
         if m is layer:
@@ -47,7 +74,7 @@ def layer_name(model, layer: nn.Module) -> str:
     raise ValueError(f"{type(layer).__name__} module is not part of this model")
 
 
-def resolve_name(model, layer: str | nn.Module) -> str:
+def resolve_name(model: ModelLike, layer: str | nn.Module) -> str:
     """The registered name of `layer` (a name or a module of the model), checked to exist."""
     if isinstance(layer, nn.Module):
         return layer_name(model, layer)
@@ -84,12 +111,12 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def model_device(model) -> torch.device:
+def model_device(model: ModelLike) -> torch.device:
     """The device of the model's first parameter (CPU for a model without parameters)."""
     first = next(as_net(model).parameters(), None)
     return first.device if first is not None else torch.device("cpu")
 
 
-def on_model_device(model, x: torch.Tensor) -> torch.Tensor:
+def on_model_device(model: ModelLike, x: torch.Tensor) -> torch.Tensor:
     """check_batch(x), moved to the model's device (a CPU tensor works with a CUDA model)."""
     return check_batch(x).to(model_device(model))

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import rankdata
 
-from .attribution import Target, class_index, class_probabilities, targets
 from .hooks import frozen
 from .images import resize_map
-from .layers import channels_last, on_model_device
+from .inputs import Target, Targets, class_probabilities, fixed_targets, resolve_targets
+from .layers import ModelLike, channels_last, on_model_device
 
 
 def roc_auc_per_column(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -75,59 +75,81 @@ def ranked(heat: np.ndarray, shape: tuple[int, int], fractions: Sequence[float],
     return (rank.view(1, 1, h, w) < counts).float()
 
 
+def per_image_maps(heat: np.ndarray, n: int) -> np.ndarray:
+    """heat as (n, h, w): a batch of maps, or one (h, w) map when n is 1."""
+    heat = np.asarray(heat)
+    if heat.ndim == 2 and n == 1:
+        heat = heat[None]
+    if heat.ndim != 3 or len(heat) != n:
+        raise ValueError(f"expected {n} maps (N, h, w) for {n} images, got shape {heat.shape}")
+    return heat
+
+
 @torch.no_grad()
 def deletion_curve(
-    model,
+    model: ModelLike,
     x: torch.Tensor,
-    target: Target,
+    target: Targets,
     heat: np.ndarray,
     fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     baseline: float = 0.0,
     batch_size: int = 16,
 ) -> np.ndarray:
-    """Probability of `target` as the most important pixels (by `heat`) are replaced by `baseline`
-    (Petsiuk et al. 2018): one value per fraction of pixels removed. A lower curve means the map
-    found the pixels the decision needs; auc() gives the area under it.
+    """Probability of the target as the most important pixels (by `heat`, (N, h, w)) are replaced by
+    `baseline` (Petsiuk et al. 2018): (N, len(fractions)), one curve per image. A lower curve means the
+    map found the pixels the decision needs; auc() gives the area under it.
     """
     x = on_model_device(model, x)
-    removed = ranked(heat, x.shape[2:], fractions, x.device).to(x.dtype)
-    batch = x * (1 - removed) + baseline * removed
-    with frozen(model) as net, torch.no_grad():
-        return class_probabilities(net, batch, class_index(model, target), batch_size).cpu().numpy()
+    return _curves(model, x, target, per_image_maps(heat, len(x)), fractions, lambda i: baseline, batch_size)
 
 
 @torch.no_grad()
 def insertion_curve(
-    model,
+    model: ModelLike,
     x: torch.Tensor,
-    target: Target,
+    target: Targets,
     heat: np.ndarray,
     fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     sigma: float = 5.0,
     batch_size: int = 16,
 ) -> np.ndarray:
-    """Probability of `target` as the most important pixels (by `heat`) are put back into a blurred copy
-    of x (Gaussian, `sigma` px; RISE's insertion metric): one value per fraction inserted. A higher
+    """Probability of the target as the most important pixels (by `heat`, (N, h, w)) are put back into a
+    blurred copy of x (Gaussian, `sigma` px; RISE's insertion metric): (N, len(fractions)). A higher
     curve means the map found pixels that carry the class by themselves.
     """
     from .optvis import gaussian_blur
 
     x = on_model_device(model, x)
-    kept = ranked(heat, x.shape[2:], fractions, x.device).to(x.dtype)
-    batch = gaussian_blur(x, sigma) * (1 - kept) + x * kept
+    heat = per_image_maps(heat, len(x))
+    return _curves(
+        model, gaussian_blur(x, sigma), target, heat, fractions, lambda i: x[i : i + 1], batch_size, x
+    )
+
+
+def _curves(model: ModelLike, x, target, heat, fractions, fill, batch_size, clean=None) -> np.ndarray:
+    """P(target) of each image of x with its top fraction of pixels (by heat) replaced by fill(i); the
+    targets are those of `clean` (default x)."""
+    classes = fixed_targets(model, x if clean is None else clean, target)
+    out = []
     with frozen(model) as net, torch.no_grad():
-        return class_probabilities(net, batch, class_index(model, target), batch_size).cpu().numpy()
+        for i in range(len(x)):
+            removed = ranked(heat[i], x.shape[2:], fractions, x.device).to(x.dtype)
+            batch = x[i : i + 1] * (1 - removed) + fill(i) * removed
+            out.append(class_probabilities(net, batch, classes[i], batch_size))
+    return torch.stack(out).cpu().numpy()
 
 
-def auc(curve: np.ndarray, fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> float:
-    """Area under a deletion or insertion curve over the fractions (trapezoids)."""
+def auc(curve: np.ndarray, fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> float | np.ndarray:
+    """Area under a deletion or insertion curve over the fractions (trapezoids): a float for one curve
+    (F,), an array (N,) for a curve per image (N, F)."""
     y, f = np.asarray(curve, float), np.asarray(fractions, float)
-    return float(((y[1:] + y[:-1]) / 2 * np.diff(f)).sum())
+    area = ((y[..., 1:] + y[..., :-1]) / 2 * np.diff(f)).sum(-1)
+    return float(area) if y.ndim == 1 else area
 
 
 @torch.no_grad()
 def average_drop_increase(
-    model, x: torch.Tensor, target: Target | Sequence[Target], heat: np.ndarray
+    model: ModelLike, x: torch.Tensor, target: Target | Sequence[Target], heat: np.ndarray
 ) -> tuple[float, float]:
     """Average Drop % and Increase in Confidence % (Chattopadhyay et al. 2018) over a batch.
 
@@ -143,7 +165,7 @@ def average_drop_increase(
     maps = torch.as_tensor((maps - lo) / np.maximum(hi - lo, 1e-12), dtype=x.dtype, device=x.device)
     with frozen(model) as net:
         logits = net(x)
-        t = targets(model, target, logits)
+        t = resolve_targets(model, target, logits)
         y = logits.softmax(-1).gather(1, t[:, None])[:, 0]
         o = net(x * maps[:, None]).softmax(-1).gather(1, t[:, None])[:, 0]
     return drop_and_increase(y.cpu().numpy(), o.cpu().numpy())
@@ -193,24 +215,23 @@ def correlation(a: np.ndarray, b: np.ndarray, rank=None) -> float:
 
 @torch.no_grad()
 def transform_robustness(
-    model,
+    model: ModelLike,
     x: torch.Tensor,
-    target: Target,
+    target: Targets,
     n: int = 64,
     seed: int = 0,
     min_side: float = 0.5,
     degrees: float = 20.0,
     batch_size: int = 16,
-) -> float:
-    """Share of n strong random views of x that the model still calls `target`.
+) -> np.ndarray:
+    """Share of n strong random views of each image that the model still calls its target: (N,).
 
     Each view is a square crop of min_side..1 times the side, rotated by up to `degrees`, flipped
-    with probability 1/2 and resized back to x's size. x: one normalised 1x3xHxW image. An image that
-    only fools the model at one exact framing scores near 0; a recognisable object scores high.
+    with probability 1/2 and resized back to x's size; every image gets the same n views. An image
+    that only fools the model at one exact framing scores near 0; a recognisable object scores high.
     """
     x = on_model_device(model, x)
-    if x.shape[0] != 1:
-        raise ValueError(f"transform_robustness takes one image (1x3xHxW), got a batch of {x.shape[0]}")
+    classes = fixed_targets(model, x, target)
     gen = torch.Generator().manual_seed(seed)
     scale = min_side + (1 - min_side) * torch.rand(n, generator=gen)
     angle = torch.deg2rad((2 * torch.rand(n, generator=gen) - 1) * degrees)
@@ -221,10 +242,16 @@ def transform_robustness(
         [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
     ).to(x)
     grid = F.affine_grid(theta, [n, *x.shape[1:]], align_corners=False)
-    views = F.grid_sample(
-        x.expand(n, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False
-    )
-    t = class_index(model, target)
+    shares = []
     with frozen(model) as net:
-        top = torch.cat([net(channels_last(v)).argmax(1) for v in views.split(batch_size)])
-    return (top == t).float().mean().item()
+        for i, t in enumerate(classes):
+            views = F.grid_sample(
+                x[i : i + 1].expand(n, -1, -1, -1),
+                grid,
+                mode="bilinear",
+                padding_mode="border",
+                align_corners=False,
+            )
+            top = torch.cat([net(channels_last(v)).argmax(1) for v in views.split(batch_size)])
+            shares.append((top == t).float().mean().item())
+    return np.array(shares)

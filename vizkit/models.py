@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .images import ImageLike, center_crop, resize, to_rgb
+from .images import ImageLike
+from .inputs import to_image, to_input
 from .layers import check_batch, layer_names, model_device, on_model_device
 from .settings import default_device
 
@@ -26,6 +27,29 @@ OFFLINE_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite
 CLASSIC_MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet1_1", "resnet18", "resnet50")
 MODEL_NAMES = ("auto",) + OFFLINE_MODELS + CLASSIC_MODELS
 
+# Per network: style layers (as Gatys et al.'s relu1_1 ... relu5_1: one early activation per stage),
+# the content layer of style transfer (as their relu4_2) and the shallow content layer of a perceptual
+# loss (as Johnson et al.'s relu2_2). For EfficientNet-Lite (ReLU6 outputs of the expansion convs,
+# 112 px to 14 px at 224) notebook 11 shows how they were chosen.
+_LITE = (
+    ("bn1", "blocks.1.0.bn1", "blocks.2.0.bn1", "blocks.3.0.bn1", "blocks.4.0.bn1"),
+    "blocks.3.0.bn1",
+    "blocks.1",
+)
+LAYER_ROLES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "efficientnet_lite0": _LITE,
+    "efficientnet_lite1": _LITE,
+    "efficientnet_lite2": _LITE,
+    "alexnet": (("features.1", "features.4", "features.7", "features.9", "features.11"), "features.9", "features.4"),
+    "vgg16": (("features.1", "features.6", "features.11", "features.18", "features.25"), "features.20", "features.8"),
+    "vgg19": (("features.1", "features.6", "features.11", "features.20", "features.29"), "features.22", "features.8"),
+    "squeezenet1_1": (
+        ("features.1", "features.4", "features.7", "features.10", "features.12"), "features.10", "features.4"
+    ),
+    "resnet18": (("relu", "layer1", "layer2", "layer3", "layer4"), "layer3", "layer1"),
+    "resnet50": (("relu", "layer1", "layer2", "layer3", "layer4"), "layer3", "layer1"),
+}  # fmt: skip
+
 
 class WeightsUnavailable(RuntimeError):
     """Pretrained weights for a named model are neither cached nor downloadable."""
@@ -36,7 +60,9 @@ class Model:
     """An ImageNet classifier with what is needed to feed it images and read its answers.
 
     net: the nn.Module, in eval mode; classes: the 1000 class names; resize_size/crop_size:
-    the standard evaluation transform (shorter side to resize_size, centre crop crop_size).
+    the standard evaluation transform (shorter side to resize_size, centre crop crop_size);
+    style_layers, content_layer, perceptual_layer: the network's layers for style (Gram matrices),
+    the content of style transfer, and the shallow content of a perceptual loss (see LAYER_ROLES).
     """
 
     net: nn.Module
@@ -47,6 +73,13 @@ class Model:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     note: str = field(default="", repr=False)
+    style_layers: tuple[str, ...] = field(default=(), repr=False)
+    content_layer: str = field(default="", repr=False)
+    perceptual_layer: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.style_layers and self.name in LAYER_ROLES:
+            self.style_layers, self.content_layer, self.perceptual_layer = LAYER_ROLES[self.name]
 
     def __repr__(self) -> str:
         return (
@@ -68,22 +101,19 @@ class Model:
         return layer_names(self.net)
 
     def preprocess(self, img: ImageLike, size: int | None = None, crop: bool = True) -> torch.Tensor:
-        """Image -> normalised 1x3xHxW tensor on the model's device.
+        """Image -> normalised 1x3xHxW tensor on the model's device (inputs.to_input).
 
         crop=True: the standard evaluation transform (shorter side to resize_size, centre crop of
         crop_size; `size` replaces crop_size and scales resize_size with it). crop=False keeps the
         whole picture: the shorter side is resized to `size` (None: the image's own size).
         Grayscale is repeated to RGB and alpha dropped.
         """
-        img = to_rgb(img)
-        if crop:
-            size = size or self.crop_size
-            img = center_crop(resize(img, round(size * self.resize_size / self.crop_size)), size)
-        elif size is not None:
-            img = resize(img, size)
-        x = torch.tensor(img).permute(2, 0, 1).float().div_(255)
-        x = (x - self._stat(self.mean, "cpu")) / self._stat(self.std, "cpu")
-        return x.unsqueeze(0).to(self.device)
+        if isinstance(img, torch.Tensor):
+            raise TypeError(
+                "preprocess takes an image, not a tensor: a model-space tensor is ready to use, and "
+                "model.deprocess(x) turns one back into an image"
+            )
+        return to_input(self, img, size, crop)
 
     def preprocess_batch(self, imgs: Sequence[ImageLike], **kwargs) -> torch.Tensor:
         """Several images of one size -> an Nx3xHxW tensor (arguments as in preprocess)."""
@@ -91,21 +121,20 @@ class Model:
 
     def deprocess(self, x: torch.Tensor) -> np.ndarray:
         """Normalised 1x3xHxW (or 3xHxW) tensor -> HxWx3 float array in [0, 1]; Nx3xHxW -> NxHxWx3."""
-        single = x.ndim == 3 or x.shape[0] == 1
-        x = check_batch(x.detach()).float()
-        img = x * self._stat(self.std, x.device) + self._stat(self.mean, x.device)
-        img = img.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-        return img[0] if single else img
+        return to_image(self, x)
 
     @torch.no_grad()
-    def predict(self, img: ImageLike | torch.Tensor, k: int = 5) -> list[tuple[str, float]]:
-        """Top-k (class name, probability) for one image or one preprocessed 1x3xHxW tensor."""
-        x = check_batch(img) if isinstance(img, torch.Tensor) else self.preprocess(img)
-        if x.shape[0] != 1:
-            raise ValueError(f"predict takes one image; got a batch of {x.shape[0]}")
-        probs = self(x).softmax(-1)[0]
-        top = probs.topk(k)
-        return [(self.classes[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+    def predict(
+        self, img: ImageLike | torch.Tensor, k: int = 5
+    ) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:
+        """Top-k (class name, probability): one list for an image, one list per image for an Nx3xHxW batch."""
+        if not isinstance(img, torch.Tensor):
+            return self.predict(self.preprocess(img), k)[0]
+        top = self(check_batch(img)).softmax(-1).topk(k)
+        return [
+            [(self.classes[i], p) for p, i in zip(ps, idx)]
+            for ps, idx in zip(top.values.tolist(), top.indices.tolist())
+        ]
 
     def class_index(self, name: str) -> int:
         """Index of the ImageNet class called `name` (exact, case-insensitive)."""
@@ -114,10 +143,6 @@ class Model:
             return lower.index(name.lower())
         close = difflib.get_close_matches(name.lower(), lower, n=5, cutoff=0.5)
         raise KeyError(f"no class named {name!r}; closest: {[self.classes[lower.index(c)] for c in close]}")
-
-    @staticmethod
-    def _stat(values, device) -> torch.Tensor:
-        return torch.tensor(values, device=device).view(3, 1, 1)
 
 
 def imagenet_classes() -> list[str]:
@@ -149,7 +174,7 @@ def load_model(
     elif name in OFFLINE_MODELS:
         model = _load_efficientnet_lite(name)
     else:
-        model = _load_classic(name, download=True)
+        model = _load_classic(name)
     model.net.to(device).eval()
     if verbose and model.note:
         print(model.note)
@@ -164,7 +189,7 @@ def _load_auto(prefer: str) -> Model:
         model.note = f"Loaded {prefer} (the preferred model; weights from a pip package)."
         return model
     try:
-        model = _load_classic(prefer, download=True)
+        model = _load_classic(prefer)
         model.note = f"Loaded {prefer} (preferred; {model.note})."
     except Exception as err:  # noqa: BLE001  (auto must fall back: missing, failed download, bad file)
         reason = err.args[1] if isinstance(err, WeightsUnavailable) else f"{type(err).__name__}: {err}"
@@ -216,7 +241,7 @@ def _load_efficientnet_lite(name: str) -> Model:
     )  # fmt: skip
 
 
-def _load_classic(name: str, download: bool) -> Model:
+def _load_classic(name: str) -> Model:
     """A torchvision model with its ImageNet weights from the torch cache or, if reachable, the web."""
     from torchvision.models import get_model, get_model_weights
 
@@ -225,7 +250,7 @@ def _load_classic(name: str, download: bool) -> Model:
     if os.path.isfile(path):
         state, how = torch.load(path, map_location="cpu", weights_only=True), f"cached at {path}"
     else:
-        reason = why_offline(weights.url) if download else "downloads are off"
+        reason = why_offline(weights.url)
         if reason:
             raise WeightsUnavailable(
                 f"ImageNet weights for {name!r} are not in the torch cache ({path}) and cannot be "

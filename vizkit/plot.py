@@ -24,6 +24,25 @@ def _numpy(a: ArrayLike) -> np.ndarray:
     return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
+def single(a: ArrayLike, ndim: int) -> np.ndarray:
+    """a as NumPy with `ndim` axes: a leading batch axis of one (a method's result for one image) is dropped."""
+    a = _numpy(a)
+    if a.ndim == ndim + 1 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != ndim:
+        raise ValueError(f"expected one {ndim}-d array (or a batch of one), got shape {a.shape}")
+    return a
+
+
+def single_prediction(predictions: Sequence) -> list[tuple[str, float]]:
+    """(class, probability) pairs; model.predict's one-list batch for one image is unwrapped."""
+    return (
+        list(predictions[0])
+        if len(predictions) == 1 and isinstance(predictions[0], list)
+        else list(predictions)
+    )
+
+
 def _grid(n: int, ncols: int | None, size: float, extra_w: float = 0.0, aspect: float = 1.0):
     """n axes in a grid of cells `size` inches wide and size * aspect (height / width) high."""
     ncols = min(n, ncols or math.ceil(math.sqrt(n)))
@@ -162,9 +181,9 @@ def overlay(
     The opacity follows the value: alpha where the map reaches its limit, 0 where there is no evidence
     (at vmin, or at `center` for a signed map), so the photo shows through where the map says nothing.
     """
-    img = _numpy(img)
+    img = single(img, 3)
     img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
-    heat = resize_map(_numpy(heatmap), img.shape[:2])
+    heat = resize_map(single(heatmap, 2), img.shape[:2])
     lo = float(heat.min()) if vmin is None else vmin
     hi = float(heat.max()) if vmax is None else vmax
     t = np.clip((heat - lo) / max(hi - lo, 1e-12), 0, 1)
@@ -219,7 +238,7 @@ def show_heatmap(
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
     fig = ax.figure
-    heat = _numpy(heatmap)
+    heat = single(heatmap, 2)
     lo, hi, cmap, label = map_style(heat, kind, center, clip, vmin, vmax, cmap, label)
     diverging = kind == "signed" or (kind == "probability" and center is not None)
     ax.imshow(overlay(img, heat, alpha, cmap, lo, hi, center=(lo + hi) / 2 if diverging else None))
@@ -247,7 +266,7 @@ def show_map(
     """A map on its own (no photo), coloured by kind as show_heatmap does, with its colour bar."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    heat = _numpy(heatmap)
+    heat = single(heatmap, 2)
     lo, hi, cmap, label = map_style(heat, kind, center, clip, vmin, vmax, cmap, label)
     im = ax.imshow(heat, cmap=cmap, vmin=lo, vmax=hi)
     bar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
@@ -256,6 +275,36 @@ def show_map(
     ax.set_title(title, fontsize=10)
     ax.set_xticks([]), ax.set_yticks([])
     return ax.figure
+
+
+def show_beside(
+    img: ArrayLike,
+    maps: Sequence[ArrayLike],
+    titles: Sequence[str],
+    img_title: str = "",
+    label: str = "",
+    kind: str = "positive",
+    center: float | None = None,
+    clip: float | None = None,
+    over: bool = False,
+    shared: bool = True,
+    size: float = 3.3,
+    suptitle: str | None = None,
+) -> Figure:
+    """The picture, then a row of its maps (each (h, w) or a batch of one), each with its colour bar:
+    alone, or over the picture (over=True); on one colour scale (shared_range) unless shared=False."""
+    maps = [single(m, 2) for m in maps]
+    lo, hi = shared_range(maps, kind, center, clip) if shared else (None, None)
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1) + 0.6 * len(maps), size))
+    axes[0].imshow(single(img, 3))
+    axes[0].set(title=img_title, xticks=[], yticks=[])
+    for ax, m, title in zip(axes[1:], maps, titles):
+        style = dict(title=title, label=label, kind=kind, center=center, clip=clip, ax=ax, vmin=lo, vmax=hi)
+        show_heatmap(img, m, **style) if over else show_map(m, **style)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def show_maps(
@@ -290,6 +339,7 @@ def show_topk(
     predictions: Sequence[tuple[str, float]], title: str = "", ax: plt.Axes | None = None
 ) -> Figure:
     """Horizontal bars of (class name, probability) pairs, most likely on top."""
+    predictions = single_prediction(predictions)
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.5, 0.35 * len(predictions) + 0.8))
     names = [n for n, _ in predictions][::-1]
@@ -307,19 +357,12 @@ def show_topk(
 def show_prediction(img: ArrayLike, predictions: Sequence[tuple[str, float]], title: str = "") -> Figure:
     """The image beside its top-k bar chart."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [1, 1.3]})
-    left.imshow(_numpy(img))
+    left.imshow(single(img, 3))
+    predictions = single_prediction(predictions)
     left.axis("off")
     left.set_title(title, fontsize=10)
     show_topk(predictions, f"top-{len(predictions)} classes", ax=right)
     return fig
-
-
-def to_pil(img: ArrayLike) -> Image.Image:
-    """An HxWx3 image in [0, 1] (or uint8) as a PIL image, for saving by the caller."""
-    arr = _numpy(img)
-    if arr.dtype != np.uint8:
-        arr = np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
-    return Image.fromarray(arr)
 
 
 def snap_to_grid(coords: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -385,10 +428,10 @@ def show_top_patches(
 
 
 def gradient_image(grad: ArrayLike, percentile: float = 99.5) -> np.ndarray:
-    """An input-shaped gradient (3, H, W) as an HxWx3 picture: 0 is grey, +-the given percentile of
+    """An input-shaped gradient (3, H, W, or a batch of one) as an HxWx3 picture: 0 is grey, +-the given percentile of
     |grad| is white/black per colour (the usual way to show guided backprop and deconvnet)."""
-    g = _numpy(grad).astype(np.float64)
-    if g.ndim != 3 or g.shape[0] != 3:
+    g = single(grad, 3).astype(np.float64)
+    if g.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) gradient, got shape {g.shape}")
     scale = np.percentile(np.abs(g), percentile) or 1.0
     return np.clip(0.5 + 0.5 * g.transpose(1, 2, 0) / scale, 0, 1)

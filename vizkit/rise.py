@@ -9,9 +9,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .attribution import Target, fixed_targets
 from .hooks import frozen
-from .layers import channels_last, check_batch, on_model_device
+from .inputs import Target, fixed_targets
+from .layers import ModelLike, channels_last, check_batch, on_model_device
 
 
 def rise_masks(
@@ -49,7 +49,7 @@ def rise_masks(
 
 
 def rise(
-    model,
+    model: ModelLike,
     x: torch.Tensor,
     target: Target | None = None,
     n_masks: int = 1000,
@@ -61,7 +61,7 @@ def rise(
     """RISE saliency: sum_i P(target | x * M_i) M_i / (n_masks * p), masks streamed batch_size at a time.
 
     Masked pixels become 0 in the model's input space (mid-grey for the offline model). The same
-    masks serve every image of the batch. Returns (H, W) for one image, (N, H, W) for a batch.
+    masks serve every image of the batch. Returns (N, H, W).
     """
     x = on_model_device(model, check_batch(x)).detach()
     classes = torch.tensor(fixed_targets(model, x, target), device=x.device)
@@ -73,5 +73,4 @@ def rise(
             for i in range(n):
                 probs = net(channels_last(x[i : i + 1] * masks)).softmax(-1)[:, classes[i]]  # (B,)
                 total[i] += torch.einsum("b,bhw->hw", probs, masks[:, 0])
-    maps = (total / (n_masks * p)).cpu().numpy()
-    return maps[0] if n == 1 else maps
+    return (total / (n_masks * p)).cpu().numpy()

@@ -10,27 +10,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 from .hooks import LayerRef, frozen, record
-from .images import ImageLike, to_rgb
-from .layers import model_device, on_model_device, resolve_name
-from .optvis import (
-    Forward,
-    Objective,
-    _name,
-    ascent,
-    clamp_pixels,
-    to_model_space,
-    to_pixels,
-    total_variation,
-)
-
-# Layers of the offline EfficientNet-Lite0 used for style (ReLU6 outputs of the expansion convs,
-# from 112 px to 14 px at a 224 px input) and for content. See notebook 11 for how they were chosen.
-STYLE_LAYERS = ("bn1", "blocks.1.0.bn1", "blocks.2.0.bn1", "blocks.3.0.bn1", "blocks.4.0.bn1")
-CONTENT_LAYER = "blocks.3.0.bn1"
+from .images import ImageLike
+from .inputs import resize_tensor, to_image, to_input
+from .layers import ModelLike, model_device, resolve_name, role_layers
+from .objectives import Forward, Objective, total_variation
+from .optvis import ascent, clamp_pixels
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -41,7 +28,7 @@ def gram(features: torch.Tensor) -> torch.Tensor:
 
 
 def features_of(
-    model, img: ImageLike | torch.Tensor, layers: Sequence[LayerRef], size: int | None = None
+    model: ModelLike, img: ImageLike | torch.Tensor, layers: Sequence[LayerRef], size: int | None = None
 ) -> dict[str, torch.Tensor]:
     """The outputs of `layers` for one image (HxWx3 array or a model-space tensor), detached.
 
@@ -53,27 +40,12 @@ def features_of(
         return {n: rec[n].detach() for n in names}
 
 
-def image_tensor(model, img: ImageLike | torch.Tensor, size: int | None = None) -> torch.Tensor:
+def image_tensor(model: ModelLike, img: ImageLike | torch.Tensor, size: int | None = None) -> torch.Tensor:
     """An image (see images.ACCEPTED) -> 1x3xHxW model-space tensor; tensors (model space) pass through.
 
-    size: resize the shorter side first (None: keep it)."""
-    if isinstance(img, torch.Tensor):
-        x = on_model_device(model, img)
-    else:
-        rgb = torch.tensor(to_rgb(img)).permute(2, 0, 1).float().div(255)[None].contiguous()
-        x = to_model_space(model, rgb.to(model_device(model)))
-    if size is not None:
-        h, w = x.shape[-2:]
-        s = size / min(h, w)
-        x = F.interpolate(
-            x, size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False, antialias=True
-        )
-    return x
-
-
-def to_image(model, x: torch.Tensor) -> np.ndarray:
-    """1x3xHxW model-space tensor -> HxWx3 float array in [0, 1]."""
-    return to_pixels(model, x.detach())[0].permute(1, 2, 0).cpu().numpy()
+    size: resize the whole picture's shorter side first, as a tensor (None: keep it)."""
+    x = to_input(model, img, crop=False)
+    return x if size is None else resize_tensor(x, size)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -85,7 +57,7 @@ def feature_loss(layer: LayerRef, target: torch.Tensor) -> Objective:
     scale = target.pow(2).sum().clamp(min=1e-12)
 
     def fn(f: Forward) -> torch.Tensor:
-        a = f.rec[_name(f, layer)]
+        a = f.output(layer)
         return (a - target.to(a)).pow(2).sum() / scale.to(a)
 
     return Objective(fn, [layer], f"feature_loss({layer!r})")
@@ -103,7 +75,7 @@ def gram_loss(targets: dict[str, torch.Tensor]) -> Objective:
 
 
 def target_grams(
-    model,
+    model: ModelLike,
     styles: Sequence[ImageLike],
     layers: Sequence[str],
     mix: Sequence[float] | None = None,
@@ -122,7 +94,7 @@ def target_grams(
 
 
 def invert(
-    model,
+    model: ModelLike,
     x: ImageLike | torch.Tensor,
     layer: LayerRef,
     tv: float = 2.0,
@@ -165,9 +137,9 @@ def mean_total_variation(x: torch.Tensor) -> Objective:
 
 
 def texture_synthesis(
-    model,
+    model: ModelLike,
     texture: ImageLike,
-    layers: Sequence[LayerRef] = STYLE_LAYERS,
+    layers: Sequence[LayerRef] | None = None,
     size: int = 224,
     steps: int = 200,
     optimizer: str = "lbfgs",
@@ -177,8 +149,9 @@ def texture_synthesis(
 ) -> np.ndarray:
     """Gatys et al. 2015: a size x size image whose Gram matrices at `layers` match the texture's.
 
-    Starts from noise; optimizer 'lbfgs' (lr 1) or 'adam' (lr 0.05). Returns HxWx3 float in [0, 1]."""
-    names = [resolve_name(model, layer) for layer in layers]
+    layers: None = the model's style_layers. Starts from noise; optimizer 'lbfgs' (lr 1) or 'adam'
+    (lr 0.05). Returns HxWx3 float in [0, 1]."""
+    names = [resolve_name(model, layer) for layer in role_layers(model, "style_layers", layers)]
     targets = target_grams(model, [texture], names)
     noise = (
         torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed)).to(model_device(model))
@@ -202,14 +175,14 @@ def texture_synthesis(
 
 
 def style_transfer(
-    model,
+    model: ModelLike,
     content: ImageLike,
     style: ImageLike | Sequence[ImageLike],
     style_weight: float = 3.0,
     tv: float = 10.0,
     mix: Sequence[float] | None = None,
-    style_layers: Sequence[str] = STYLE_LAYERS,
-    content_layer: str = CONTENT_LAYER,
+    style_layers: Sequence[str] | None = None,
+    content_layer: str | None = None,
     size: int | None = None,
     style_size: int | None = None,
     steps: int = 100,
@@ -229,11 +202,14 @@ def style_transfer(
     style image transfers larger structures). init: 'content' or 'noise'. callback: as in ascent.
     extra: an objective to *maximise* along with the transfer, added to the negated loss (e.g.
     w * optvis.layer_norm("blocks.4"): a DeepDream term, the lecture's one-loss combination).
+    style_layers / content_layer: None = the model's own (Model.style_layers, .content_layer).
     Returns an HxWx3 float image in [0, 1].
     """
+    style_layers = list(role_layers(model, "style_layers", style_layers))
+    content_layer = role_layers(model, "content_layer", content_layer)
     x_c = image_tensor(model, content, size)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    targets = target_grams(model, styles, list(style_layers), mix, style_size)
+    targets = target_grams(model, styles, style_layers, mix, style_size)
     content_target = features_of(model, x_c, [content_layer])[content_layer]
     objective = -(
         feature_loss(content_layer, content_target)
@@ -267,7 +243,7 @@ def style_transfer(
     )
 
 
-def evaluate(model, objective: Objective, img: ImageLike | torch.Tensor) -> float:
+def evaluate(model: ModelLike, objective: Objective, img: ImageLike | torch.Tensor) -> float:
     """The value of an objective (a loss such as gram_loss(targets), or optvis.layer_norm) on one image
     (HxWx3, or a 1x3xHxW model-space tensor), without gradients."""
     x = image_tensor(model, img)

@@ -21,11 +21,11 @@ from matplotlib.patches import Rectangle
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
-from . import optvis, plot
+from . import inputs, optvis, plot
 from .activations import layer_output, receptive_field
 from .attribution import grad_cam, guided_backprop
 from .hooks import frozen, record
-from .layers import as_net, on_model_device
+from .layers import ModelLike, as_net, on_model_device
 
 PAGE = 128  # tiles per page of the mosaic
 COLS = 16  # tiles per row
@@ -68,7 +68,7 @@ def stack_png(*rows: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-def layer_choices(model, size: int = 64) -> tuple[list[str], list[str]]:
+def layer_choices(model: ModelLike, size: int = 64) -> tuple[list[str], list[str]]:
     """(layers with a spatial map, layers without one), in forward order, for the layer menu.
 
     The candidates are the model's top-level modules, with sequential containers (`blocks`,
@@ -89,7 +89,7 @@ def layer_choices(model, size: int = 64) -> tuple[list[str], list[str]]:
     return spatial, [n for n in ran if n not in spatial]
 
 
-def channel_maps(model, x: torch.Tensor, layer: str) -> torch.Tensor:
+def channel_maps(model: ModelLike, x: torch.Tensor, layer: str) -> torch.Tensor:
     """The layer's maps (C, h, w) for one picture x (1x3xHxW), or a clear error for a layer with no grid."""
     a = layer_output(model, x, layer)
     if a.ndim != 4:
@@ -200,11 +200,10 @@ def strongest_unit(maps: torch.Tensor, channel: int) -> tuple[int, int]:
     return i // w, i % w
 
 
-def guided_png(model, x: torch.Tensor, layer: str, channel: int, unit: tuple[int, int]) -> bytes:
+def guided_png(model: ModelLike, x: torch.Tensor, layer: str, channel: int, unit: tuple[int, int]) -> bytes:
     """Guided backprop (Springenberg et al. 2014) of the channel's strongest unit, cropped to the
     unit's receptive field (outlined) with a margin, as the toolbox shows it."""
-    g = guided_backprop(model, x, target=channel, layer=layer, unit=unit)
-    g = g[0] if g.ndim == 4 else g
+    g = guided_backprop(model, x, target=channel, layer=layer, unit=unit)[0]
     size = x.shape[-1]
     top, left, bottom, right = receptive_field(model, layer, input_size=size).box(*unit)
     m = max(8, (bottom - top) // 4)
@@ -235,7 +234,9 @@ def patches_png(patches: list[np.ndarray], values: np.ndarray, channel: int, sou
     return figure_png(fig)
 
 
-def feature_visualization(model, layer: str, channel: int, steps: int, size: int, stop=None) -> np.ndarray:
+def feature_visualization(
+    model: ModelLike, layer: str, channel: int, steps: int, size: int, stop=None
+) -> np.ndarray:
     """An image (HxWx3 in [0, 1]) that excites the channel: Fourier-parameterised ascent with the
     transforms of notebook 08 (Olah et al. 2017). stop(step) -> True ends the ascent early."""
     pad_w = max(2, size // 16)
@@ -257,7 +258,7 @@ def feature_visualization(model, layer: str, channel: int, steps: int, size: int
         callback=stop,
         progress=False,
     )
-    return optvis.to_pixels(model, x)[0].permute(1, 2, 0).cpu().numpy()
+    return inputs.to_pixels(model, x)[0].permute(1, 2, 0).cpu().numpy()
 
 
 def featviz_png(img: np.ndarray, layer: str, channel: int, steps: int) -> bytes:
@@ -270,7 +271,7 @@ def featviz_png(img: np.ndarray, layer: str, channel: int, steps: int) -> bytes:
     return figure_png(fig)
 
 
-def top5_gradcam_png(model, x: torch.Tensor, img: np.ndarray, layer: str) -> bytes:
+def top5_gradcam_png(model: ModelLike, x: torch.Tensor, img: np.ndarray, layer: str) -> bytes:
     """The picture, then its top-5 classes with a Grad-CAM each at `layer`, in one shared colour scale."""
     with torch.no_grad():
         probs = model(x).softmax(-1)[0]

@@ -1,0 +1,189 @@
+"""The model's input contract, in one place: pixels <-> model space, images -> tensors -> images,
+targets -> class indices and scores.
+
+Model space is what the network takes: (pixels in [0, 1] - mean) / std, with a vizkit Model's
+mean and std, and mean 0, std 1 for a plain nn.Module. Every method module reads these functions
+instead of keeping its own copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .hooks import frozen
+from .images import ImageLike, center_crop, resize, to_rgb
+from .layers import ModelLike, channels_last, check_batch, model_device, on_model_device
+
+# A class index, a class name (with a vizkit Model), or a callable logits (N, classes) -> scores (N,)
+# as pytorch-grad-cam's targets; methods take one for all images, one per image, or None (top class).
+Target = int | str | Callable[[torch.Tensor], torch.Tensor]
+Targets = Target | Sequence[int | str] | torch.Tensor | None
+
+# ----------------------------------------------------------------------------------------------
+# Pixel space of a model: what [0, 1] pixels look like after its normalisation.
+
+
+def stats(model: ModelLike) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) as 1x3x1x1 tensors on the model's device: a vizkit Model's normalisation, (0, 1) else."""
+    dev = model_device(model)
+    mean, std = getattr(model, "mean", (0.0, 0.0, 0.0)), getattr(model, "std", (1.0, 1.0, 1.0))
+    return (torch.tensor(mean, device=dev).view(1, 3, 1, 1), torch.tensor(std, device=dev).view(1, 3, 1, 1))
+
+
+def pixel_range(model: ModelLike) -> tuple[torch.Tensor, torch.Tensor]:
+    """(low, high) 1x3x1x1: pixel values 0 and 1 in the model's input space."""
+    mean, std = stats(model)
+    return -mean / std, (1 - mean) / std
+
+
+def to_model_space(model: ModelLike, rgb: torch.Tensor) -> torch.Tensor:
+    """Nx3xHxW pixels in [0, 1] -> the model's input space."""
+    mean, std = stats(model)
+    return (rgb - mean.to(rgb.device)) / std.to(rgb.device)
+
+
+def to_pixels(model: ModelLike, x: torch.Tensor) -> torch.Tensor:
+    """The model's input space -> Nx3xHxW pixels in [0, 1] (clamped)."""
+    mean, std = stats(model)
+    return (x * std.to(x.device) + mean.to(x.device)).clamp(0, 1)
+
+
+def round_to_8bit(model: ModelLike, x: torch.Tensor) -> torch.Tensor:
+    """x as it comes back after saving it as an 8-bit image (each pixel rounded to k/255)."""
+    return to_model_space(model, (to_pixels(model, x) * 255).round() / 255)
+
+
+# ----------------------------------------------------------------------------------------------
+# Images -> tensors -> images. Arrays are resized as uint8 by PIL (the evaluation transform),
+# tensors by torch (bilinear, antialiased).
+
+
+def rgb_tensor(img: ImageLike | np.ndarray) -> torch.Tensor:
+    """An image (see images.ACCEPTED), or an NxHxWx3 uint8 stack, -> Nx3xHxW float pixels in [0, 1] (CPU)."""
+    if isinstance(img, np.ndarray) and img.ndim == 4:
+        return torch.tensor(img).permute(0, 3, 1, 2).float().div_(255)
+    return torch.tensor(to_rgb(img)).permute(2, 0, 1).float().div_(255)[None]
+
+
+def to_input(
+    model: ModelLike, img: ImageLike | torch.Tensor, size: int | None = None, crop: bool = True
+) -> torch.Tensor:
+    """An image -> its 1x3xHxW model-space tensor on the model's device; a tensor (model space) passes.
+
+    crop=True: the evaluation transform (shorter side to the model's resize_size, centre crop of its
+    crop_size, 256 and 224 for a plain nn.Module; `size` replaces crop_size and scales resize_size
+    with it). crop=False keeps the whole picture, its shorter side resized to `size` (None: as it is).
+    """
+    if isinstance(img, torch.Tensor):
+        x = on_model_device(model, img)
+        return x if size is None else resize_tensor(x, size)
+    rgb = to_rgb(img)
+    if crop:
+        crop_size = getattr(model, "crop_size", 224)
+        size = size or crop_size
+        rgb = center_crop(resize(rgb, round(size * getattr(model, "resize_size", 256) / crop_size)), size)
+    elif size is not None:
+        rgb = resize(rgb, size)
+    mean, std = (s.cpu() for s in stats(model))
+    return ((rgb_tensor(rgb) - mean) / std).to(model_device(model))
+
+
+def resize_tensor(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Nx3xHxW resized so that its shorter side is `size` (bilinear, antialiased)."""
+    h, w = x.shape[-2:]
+    s = size / min(h, w)
+    return F.interpolate(
+        x, size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False, antialias=True
+    )
+
+
+def to_array(rgb: torch.Tensor) -> np.ndarray:
+    """Nx3xHxW pixels in [0, 1] -> NxHxWx3 float array (clamped); 1x3xHxW or 3xHxW -> HxWx3."""
+    single = rgb.ndim == 3 or rgb.shape[0] == 1
+    img = check_batch(rgb.detach()).float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    return img[0] if single else img
+
+
+def to_image(model: ModelLike, x: torch.Tensor) -> np.ndarray:
+    """Model-space 1x3xHxW (or 3xHxW) -> HxWx3 float array in [0, 1]; Nx3xHxW -> NxHxWx3."""
+    return to_array(to_pixels(model, check_batch(x.detach()).float()))
+
+
+# ----------------------------------------------------------------------------------------------
+# Targets: what class (or score) a method explains.
+
+
+def class_index(model: ModelLike, target: int | str) -> int:
+    """A class index from an int or, with a vizkit Model, a class name."""
+    if isinstance(target, str):
+        if not hasattr(model, "class_index"):
+            raise TypeError("class names need the model from vizkit.load_model; pass an index")
+        return model.class_index(target)
+    return int(target)
+
+
+def resolve_targets(model: ModelLike, target: Targets, logits: torch.Tensor) -> torch.Tensor:
+    """Class indices (N,) from one target for all images, one per image, or None (each image's top class)."""
+    n = logits.shape[0]
+    if target is None:
+        return logits.argmax(-1)
+    if callable(target):
+        raise TypeError("this method needs a class (an index or a name), not a callable score")
+    if isinstance(target, (int, str)):
+        return torch.full((n,), class_index(model, target), dtype=torch.long, device=logits.device)
+    t = torch.as_tensor([class_index(model, t) for t in target], device=logits.device)
+    if t.shape != (n,):
+        raise ValueError(f"got {t.numel()} targets for {n} images")
+    return t
+
+
+def summed_class_score(model: ModelLike, logits: torch.Tensor, target: Targets) -> torch.Tensor:
+    """Sum over the batch of each image's target score: its logit, or a callable target's value."""
+    if callable(target):
+        scores = target(logits)
+        if scores.shape != logits.shape[:1]:
+            raise ValueError(f"a callable target must return one score per image, got {tuple(scores.shape)}")
+        return scores.sum()
+    return logits.gather(1, resolve_targets(model, target, logits)[:, None]).sum()
+
+
+def fixed_targets(model: ModelLike, x: torch.Tensor, target: Targets) -> list[int] | Callable:
+    """The classes of the clean batch x (for None: each image's top class), as a list of indices;
+    a callable target is returned as it is."""
+    if callable(target):
+        return target
+    with frozen(model) as net, torch.no_grad():
+        return resolve_targets(model, target, net(on_model_device(model, x))).tolist()
+
+
+def class_probabilities(
+    net: nn.Module, batch: torch.Tensor, target: int, batch_size: int = 16
+) -> torch.Tensor:
+    """P(target) for every image of a normalised batch, evaluated batch_size at a time (channels-last).
+
+    Call it inside `frozen(model)` and `torch.no_grad()`."""
+    return torch.cat([net(channels_last(b)).softmax(-1)[:, target] for b in batch.split(batch_size)])
+
+
+# ----------------------------------------------------------------------------------------------
+# What a method needs of the network.
+
+
+def last_linear(net: nn.Module, why: str) -> nn.Linear:
+    """The network's last nn.Linear (its classifier), or an error saying `why` it is needed."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{why} needs a final nn.Linear classifier; this model has none")
+    return linears[-1]
+
+
+def spatial(a: torch.Tensor, layer: object) -> torch.Tensor:
+    """a (NxCxhxw) itself, or an error naming `layer` if it has no spatial grid."""
+    if a.ndim != 4:
+        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)})")
+    return a
