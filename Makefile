@@ -94,7 +94,7 @@ bench: install
 ## Retrain the shipped fast-style networks of notebook 12 (about 40 minutes on one CPU thread;
 ## settings and minutes are recorded in vizkit/weights/fast_style/TRAINING.json). Resumes if interrupted.
 train-fast-style: install
-	$(BIN)/python -m vizkit.fast_style --steps 1200
+	$(BIN)/python tools/train_fast_style.py --steps 1200
 
 ## Retrain the two small CNNs of notebook 13's data randomisation test, true and shuffled labels
 ## (about 5 minutes on 2 cores; recorded in vizkit/weights/small_cnns/TRAINING.json).

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vizkit import plot
+from vizkit import heatmaps, plot
 
 
 def test_filter_images_symmetric_and_minmax():
@@ -25,9 +25,9 @@ def test_filter_images_symmetric_and_minmax():
 def test_overlay_resizes_and_stays_in_range():
     img = np.zeros((64, 48, 3), np.uint8)
     heat = np.arange(12, dtype=float).reshape(4, 3)
-    out = plot.overlay(img, heat, alpha=0.5)
+    out = heatmaps.overlay(img, heat, alpha=0.5)
     assert out.shape == (64, 48, 3) and 0 <= out.min() and out.max() <= 0.5 + 1e-9
-    assert plot.overlay(img, heat, alpha=0.0).max() == 0
+    assert heatmaps.overlay(img, heat, alpha=0.0).max() == 0
 
 
 def test_heatmap_has_title_and_colour_bar_in_heatmap_units():
@@ -42,15 +42,18 @@ def test_heatmap_has_title_and_colour_bar_in_heatmap_units():
 
 def test_heat_range_per_kind():
     heat = np.array([[0.86, 0.90], [0.95, 0.97]])
-    assert plot.heat_range(heat, "positive") == (0.0, 0.97)  # a 0.86-0.97 map is not shown full range
-    assert plot.heat_range(heat, "probability") == (0.0, 1.0)
-    lo, hi = plot.heat_range(heat, "probability", center=0.93)  # occlusion: about the unoccluded p
+    assert heatmaps.heat_range(heat, "positive") == (0.0, 0.97)  # a 0.86-0.97 map is not shown full range
+    assert heatmaps.heat_range(heat, "probability") == (0.0, 1.0)
+    lo, hi = heatmaps.heat_range(heat, "probability", center=0.93)  # occlusion: about the unoccluded p
     assert np.isclose(lo, 0.86) and np.isclose(hi, 1.0) and np.isclose((lo + hi) / 2, 0.93)
     signed = np.array([[-1.0, 0.5], [2.0, 0.0]])
-    assert plot.heat_range(signed, "signed") == (-2.0, 2.0)  # symmetric about zero
-    assert plot.heat_range(-np.abs(signed), "positive") == (0.0, 1.0)  # no evidence: a unit range, not (0, 0)
+    assert heatmaps.heat_range(signed, "signed") == (-2.0, 2.0)  # symmetric about zero
+    assert heatmaps.heat_range(-np.abs(signed), "positive") == (
+        0.0,
+        1.0,
+    )  # no evidence: a unit range, not (0, 0)
     with pytest.raises(ValueError, match="positive"):
-        plot.heat_range(heat, "jet")
+        heatmaps.heat_range(heat, "jet")
     fig = plot.show_heatmap(np.zeros((2, 2, 3)), heat, kind="probability", center=0.93)
     assert np.allclose(fig.axes[1].get_ylim(), (0.86, 1.0))  # the bar stops at p = 1
 
@@ -58,8 +61,8 @@ def test_heat_range_per_kind():
 def test_clip_at_a_percentile_is_named_on_the_colour_bar():
     heat = np.ones((40, 40))
     heat[0, 0] = 1000.0  # one extreme pixel in 1,600
-    assert plot.heat_range(heat, "positive") == (0.0, 1000.0)
-    assert plot.heat_range(heat, "positive", clip=99) == (0.0, 1.0)
+    assert heatmaps.heat_range(heat, "positive") == (0.0, 1000.0)
+    assert heatmaps.heat_range(heat, "positive", clip=99) == (0.0, 1.0)
     fig = plot.show_heatmap(np.zeros((40, 40, 3)), heat, label="|gradient|", clip=99)
     assert fig.axes[1].get_ylabel() == "|gradient| (clipped at the 99th percentile)"
     assert np.allclose(fig.axes[1].get_ylim(), (0, 1))
@@ -67,10 +70,10 @@ def test_clip_at_a_percentile_is_named_on_the_colour_bar():
 
 def test_shared_range_covers_every_compared_panel():
     a, b = np.full((4, 4), 0.2), np.full((4, 4), 3.0)
-    assert plot.shared_range([a, b]) == (0.0, 3.0)
-    assert plot.shared_range([a - 1, b - 1], "signed") == (-2.0, 2.0)
+    assert heatmaps.shared_range([a, b]) == (0.0, 3.0)
+    assert heatmaps.shared_range([a - 1, b - 1], "signed") == (-2.0, 2.0)
     fig, axes = plt.subplots(1, 2)
-    lo, hi = plot.shared_range([a, b])
+    lo, hi = heatmaps.shared_range([a, b])
     for ax, m in zip(axes, [a, b]):
         plot.show_heatmap(np.zeros((8, 8, 3)), m, ax=ax, vmin=lo, vmax=hi)
     assert all(np.allclose(cb.get_ylim(), (0, 3)) for cb in fig.axes[2:])
@@ -80,12 +83,12 @@ def test_overlay_opacity_follows_the_value():
     img = np.full((4, 4, 3), 0.5)
     heat = np.zeros((4, 4))
     heat[0, 0] = 1.0
-    out = plot.overlay(img, heat, alpha=0.75, vmin=0, vmax=1)
+    out = heatmaps.overlay(img, heat, alpha=0.75, vmin=0, vmax=1)
     assert np.allclose(out[1:, 1:], 0.5)  # no evidence: the photo itself
     assert not np.allclose(out[0, 0], 0.5)
     signed = np.zeros((4, 4))
     signed[0, 0], signed[3, 3] = -1.0, 1.0
-    out = plot.overlay(img, signed, vmin=-1, vmax=1, cmap="RdBu_r", center=0.0)
+    out = heatmaps.overlay(img, signed, vmin=-1, vmax=1, cmap="RdBu_r", center=0.0)
     assert np.allclose(out[1, 1], 0.5) and out[0, 0, 2] > out[0, 0, 0] and out[3, 3, 0] > out[3, 3, 2]
 
 
@@ -143,5 +146,15 @@ def test_show_top_patches_rows_are_channels():
 def test_gradient_image_maps_zero_to_grey():
     g = np.zeros((3, 4, 4))
     g[0, 0, 0], g[1, 1, 1] = 2.0, -2.0
-    img = plot.gradient_image(g, percentile=100)
+    img = heatmaps.gradient_image(g, percentile=100)
     assert img.shape == (4, 4, 3) and img[0, 0, 0] == 1.0 and img[1, 1, 1] == 0.0 and img[2, 2, 2] == 0.5
+
+
+def test_show_grid_lays_out_rows_and_columns():
+    rows = {"method a": [np.zeros((8, 8, 3))] * 3, "method b": [np.ones((8, 8))] * 2}
+    fig = plot.show_grid(rows, ["one", "two", "three"], colorbar=(0.0, 1.0, "inferno", "value"))
+    axes = fig.axes[:6]
+    assert [ax.get_ylabel() for ax in axes[::3]] == ["method a", "method b"]
+    assert [ax.get_title() for ax in axes[:3]] == ["one", "two", "three"]
+    assert not axes[5].axison and fig.axes[-1].get_ylabel() == "value"  # the missing panel; the bar
+    plt.close(fig)

@@ -6,10 +6,8 @@ Shipped networks live in vizkit/weights/fast_style/; `python -m vizkit.fast_styl
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -351,80 +349,3 @@ def style_image(name: str, size: int = 256) -> np.ndarray:
     if name in data.PAINTINGS:
         return data.painting(name, size=size)
     return resize(data.photo(name), size)
-
-
-# ----------------------------------------------------------------------------------------------
-# The training command: python -m vizkit.fast_style [NAME ...]
-
-RECIPES = {  # name -> styles and training settings of each shipped network
-    "swirls": {"styles": ["swirls"]},
-    "mosaic": {"styles": ["mosaic"]},
-    "circles": {"styles": ["circles"]},
-    "multi": {"styles": ["swirls", "mosaic", "circles", "brick"], "steps_factor": 2},
-}
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    from .models import load_model
-
-    parser = argparse.ArgumentParser(
-        description="Train the shipped fast-style networks (vizkit/weights/fast_style/)."
-    )
-    parser.add_argument(
-        "names", nargs="*", default=list(RECIPES), help=f"which networks (default: all of {list(RECIPES)})"
-    )
-    parser.add_argument(
-        "--steps", type=int, default=1200, help="steps for a single-style network (multi: twice)"
-    )
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--size", type=int, default=128, help="side of the content crops")
-    parser.add_argument("--style-weight", type=float, default=0.5)
-    parser.add_argument("--tv", type=float, default=10.0)
-    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    model = load_model("efficientnet_lite0", verbose=False)
-    record_path = args.out / "TRAINING.json"
-    for name in args.names:
-        recipe = RECIPES[name]
-        steps = args.steps * recipe.get("steps_factor", 1)
-        styles = [style_image(s) for s in recipe["styles"]]
-        start = time.perf_counter()
-        net = train_fast_style(
-            model,
-            styles,
-            steps=steps,
-            batch=args.batch,
-            size=args.size,
-            style_weight=args.style_weight,
-            tv=args.tv,
-            checkpoint=args.out / f"{name}.ckpt",
-        )
-        minutes = (time.perf_counter() - start) / 60
-        torch.save(
-            {"net": {k: v.half() for k, v in net.state_dict().items()}, "config": net.config},
-            args.out / f"{name}.pt",
-        )
-        (args.out / f"{name}.ckpt").unlink()
-        record_ = json.loads(record_path.read_text()) if record_path.exists() else {}
-        record_[name] = {
-            "styles": recipe["styles"],
-            "steps": steps,
-            "batch": args.batch,
-            "crop": args.size,
-            "style_weight": args.style_weight,
-            "tv": args.tv,
-            "lr": LR,
-            "seed": 0,
-            "params": sum(p.numel() for p in net.parameters()),
-            "minutes_this_run": round(minutes, 1),
-            "threads": torch.get_num_threads(),
-            "command": f"python -m vizkit.fast_style {name} --steps {args.steps} --batch {args.batch} "
-            f"--size {args.size} --style-weight {args.style_weight} --tv {args.tv}",
-        }
-        record_path.write_text(json.dumps(record_, indent=2) + "\n")
-        print(f"{name}: {steps} steps in {minutes:.1f} min -> {args.out / (name + '.pt')}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,5 @@
-"""Pictures: image grids, filter grids, heatmap overlays with colour bars, top-k bar charts.
+"""Pictures: image grids, filter grids, heat-map figures with colour bars (scales from vizkit.heatmaps),
+top-k bar charts.
 
 Every function returns a matplotlib Figure (or an array) and never saves files."""
 
@@ -7,31 +8,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib import cm
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .images import resize_map
-
-ArrayLike = np.ndarray | torch.Tensor
-
-
-def _numpy(a: ArrayLike) -> np.ndarray:
-    return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-
-
-def single(a: ArrayLike, ndim: int) -> np.ndarray:
-    """a as NumPy with `ndim` axes: a leading batch axis of one (a method's result for one image) is dropped."""
-    a = _numpy(a)
-    if a.ndim == ndim + 1 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim != ndim:
-        raise ValueError(f"expected one {ndim}-d array (or a batch of one), got shape {a.shape}")
-    return a
+from .heatmaps import CMAPS, ArrayLike, as_numpy, heat_range, map_style, overlay, shared_range, single
 
 
 def single_prediction(predictions: Sequence) -> list[tuple[str, float]]:
@@ -66,10 +49,10 @@ def show_images(
     """A grid of images (each HxWx3 in [0, 1] or uint8, or HxW shown with `cmap`), titled.
 
     Cells are `size` inches wide and as high as the first image's aspect ratio asks."""
-    first = _numpy(images[0]).shape if len(images) else (1, 1)
+    first = as_numpy(images[0]).shape if len(images) else (1, 1)
     fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1])
     for i, (ax, img) in enumerate(zip(axes, images)):
-        img = _numpy(img)
+        img = as_numpy(img)
         ax.imshow(
             img,
             cmap=cmap if img.ndim == 2 else None,
@@ -84,13 +67,46 @@ def show_images(
     return fig
 
 
+def show_grid(
+    rows: dict[str, Sequence[ArrayLike]],
+    col_titles: Sequence[str] | None = None,
+    size: float = 2.8,
+    colorbar: tuple[float, float, str, str] | None = None,
+    suptitle: str | None = None,
+) -> Figure:
+    """Pictures in a grid, one row per method (its name on the left) and one column per image or class:
+    rows maps a name to its pictures (HxWx3, or HxW in grey). colorbar=(lo, hi, cmap, label) adds one
+    bar for panels drawn on one scale (heatmaps.overlay with those limits)."""
+    names = list(rows)
+    ncols = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(names), ncols, figsize=(size * ncols + 0.9, size * len(names)),
+                             squeeze=False, layout="constrained")  # fmt: skip
+    for r, name in enumerate(names):
+        for c, ax in enumerate(axes[r]):
+            if c < len(rows[name]):
+                img = as_numpy(rows[name][c])
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+            else:
+                ax.axis("off")
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0 and col_titles is not None and c < len(col_titles):
+                ax.set_title(col_titles[c], fontsize=10)
+        axes[r, 0].set_ylabel(name, fontsize=10)
+    if colorbar is not None:
+        lo, hi, cmap, label = colorbar
+        fig.colorbar(cm.ScalarMappable(plt.Normalize(lo, hi), cmap), ax=axes, shrink=0.6, label=label)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
 def filter_images(weights: ArrayLike, scale: str = "symmetric") -> np.ndarray:
     """Conv weights (O, C, kh, kw) -> O images (kh, kw, C) in [0, 1], each filter normalised alone.
 
     scale="symmetric" maps 0 to grey and the filter's largest |w| to black/white (signs readable);
     "minmax" stretches each filter from its minimum to its maximum (AlexNet-paper style).
     """
-    w = _numpy(weights).astype(np.float64)
+    w = as_numpy(weights).astype(np.float64)
     if w.ndim != 4:
         raise ValueError(f"expected conv weights of shape (out, in, kh, kw), got {w.shape}")
     w = w.transpose(0, 2, 3, 1)
@@ -130,87 +146,6 @@ def show_filters(
         fig.suptitle(title)
         fig.tight_layout()
     return fig
-
-
-KINDS = ("positive", "signed", "probability")
-CMAPS = {"positive": "inferno", "signed": "RdBu_r", "probability": "viridis"}
-
-
-def heat_range(
-    heat: ArrayLike, kind: str = "positive", center: float | None = None, clip: float | None = None
-) -> tuple[float, float]:
-    """Colour limits (lo, hi) for a map of one kind.
-
-    kind="positive": from 0 to the map's maximum (evidence starts at zero, whatever the map's minimum);
-    "signed": symmetric about `center` (default 0), out to the largest |heat - center|;
-    "probability": 0 to 1, or symmetric about `center` (e.g. the unoccluded probability) when given.
-    clip: a percentile (e.g. 99) of |heat - center| used instead of the maximum, so that a few
-    extreme pixels do not wash out the rest.
-    """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    h = _numpy(heat).astype(np.float64)
-    if kind == "probability" and center is None:
-        return 0.0, 1.0
-    c = 0.0 if center is None else float(center)
-    spread = np.abs(h - c) if kind != "positive" else np.maximum(h, 0)
-    top = float(np.percentile(spread, clip)) if clip is not None else float(spread.max())
-    top = top if top > 0 else 1.0
-    return (0.0, top) if kind == "positive" else (c - top, c + top)
-
-
-def shared_range(
-    maps: Sequence[ArrayLike], kind: str = "positive", center: float | None = None, clip: float | None = None
-) -> tuple[float, float]:
-    """One colour range for panels that are compared: the widest of their heat_range()s."""
-    ranges = [heat_range(m, kind, center, clip) for m in maps]
-    return min(r[0] for r in ranges), max(r[1] for r in ranges)
-
-
-def overlay(
-    img: ArrayLike,
-    heatmap: ArrayLike,
-    alpha: float = 0.75,
-    cmap: str = "inferno",
-    vmin: float | None = None,
-    vmax: float | None = None,
-    center: float | None = None,
-) -> np.ndarray:
-    """A heatmap (h, w; resized bilinearly to the image) over an HxWx3 image -> HxWx3 in [0, 1].
-
-    The opacity follows the value: alpha where the map reaches its limit, 0 where there is no evidence
-    (at vmin, or at `center` for a signed map), so the photo shows through where the map says nothing.
-    """
-    img = single(img, 3)
-    img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
-    heat = resize_map(single(heatmap, 2), img.shape[:2])
-    lo = float(heat.min()) if vmin is None else vmin
-    hi = float(heat.max()) if vmax is None else vmax
-    t = np.clip((heat - lo) / max(hi - lo, 1e-12), 0, 1)
-    colours = matplotlib.colormaps[cmap](t)[..., :3]
-    strength = t if center is None else np.clip(np.abs(heat - center) / max(hi - center, 1e-12), 0, 1)
-    weight = alpha * strength[..., None]
-    return (1 - weight) * img + weight * colours
-
-
-def map_style(
-    heat: np.ndarray,
-    kind: str,
-    center: float | None,
-    clip: float | None,
-    vmin: float | None,
-    vmax: float | None,
-    cmap: str | None,
-    label: str,
-) -> tuple[float, float, str, str]:
-    """(lo, hi, colormap, colour-bar label) of a map drawn as `kind` (see heat_range)."""
-    lo, hi = heat_range(heat, kind, center, clip)
-    lo, hi = (lo if vmin is None else vmin), (hi if vmax is None else vmax)
-    diverging = kind == "signed" or (kind == "probability" and center is not None)
-    cmap = cmap or (CMAPS["signed"] if diverging else CMAPS[kind])
-    if clip is not None:
-        label = f"{label} (clipped at the {clip:g}th percentile)".strip()
-    return lo, hi, cmap, label
 
 
 def show_heatmap(
@@ -318,7 +253,7 @@ def show_maps(
     kind: str = "positive",
 ) -> Figure:
     """Feature maps (N, h, w) in one shared colour scale (by kind, see heat_range), with one colour bar."""
-    maps = _numpy(maps)
+    maps = as_numpy(maps)
     fig, axes = _grid(len(maps), ncols, size, extra_w=0.8)
     lo, hi = heat_range(maps, kind)
     cmap = cmap or CMAPS[kind]
@@ -425,13 +360,3 @@ def show_top_patches(
     )
     fig.tight_layout()
     return fig
-
-
-def gradient_image(grad: ArrayLike, percentile: float = 99.5) -> np.ndarray:
-    """An input-shaped gradient (3, H, W, or a batch of one) as an HxWx3 picture: 0 is grey, +-the given percentile of
-    |grad| is white/black per colour (the usual way to show guided backprop and deconvnet)."""
-    g = single(grad, 3).astype(np.float64)
-    if g.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) gradient, got shape {g.shape}")
-    scale = np.percentile(np.abs(g), percentile) or 1.0
-    return np.clip(0.5 + 0.5 * g.transpose(1, 2, 0) / scale, 0, 1)

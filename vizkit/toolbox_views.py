@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
-from . import inputs, optvis, plot
+from . import heatmaps, inputs, optvis, plot
 from .activations import layer_output, receptive_field
 from .attribution import grad_cam, guided_backprop
 from .hooks import frozen, record
@@ -147,8 +147,8 @@ def mosaic(
     first = page * PAGE
     shown = order[first : first + PAGE]
     kind = "positive" if values.min() >= 0 else "signed"
-    lo, hi = plot.heat_range(values, kind, clip=99.9)  # a few extreme units do not wash out the rest
-    cmap = matplotlib.colormaps[plot.CMAPS[kind]]
+    lo, hi = heatmaps.heat_range(values, kind, clip=99.9)  # a few extreme units do not wash out the rest
+    cmap = matplotlib.colormaps[heatmaps.CMAPS[kind]]
     rows = -(-len(shown) // COLS)
     top = 18
     width = COLS * (TILE + GAP) - GAP
@@ -211,7 +211,7 @@ def guided_png(model: ModelLike, x: torch.Tensor, layer: str, channel: int, unit
     y1, x1 = min(bottom + m, size), min(right + m, size)
     fig = Figure(figsize=(2.9, 2.9))
     ax = fig.add_subplot()
-    ax.imshow(plot.gradient_image(g[:, y0:y1, x0:x1]), extent=(x0, x1, y1, y0))
+    ax.imshow(heatmaps.gradient_image(g[:, y0:y1, x0:x1]), extent=(x0, x1, y1, y0))
     ax.add_patch(Rectangle((max(left, 0), max(top, 0)), min(right, size) - max(left, 0),
                            min(bottom, size) - max(top, 0), fill=False, ec="cyan", lw=1))  # fmt: skip
     ax.set(xticks=[], yticks=[], xlim=(x0, x1), ylim=(y1, y0))
@@ -278,18 +278,18 @@ def top5_gradcam_png(model: ModelLike, x: torch.Tensor, img: np.ndarray, layer: 
     top = probs.topk(5)
     classes = top.indices.tolist()
     maps = grad_cam(model, x.expand(5, -1, -1, -1), classes, layer, upsample=True)  # one pass, 5 targets
-    lo, hi = plot.shared_range(list(maps), "positive")
+    lo, hi = heatmaps.shared_range(list(maps), "positive")
     fig = Figure(figsize=(13.5, 2.55))
     ax = fig.add_subplot(1, 6, 1)
     ax.imshow(img)
     ax.set(title="the picture", xticks=[], yticks=[])
     for k, (c, p, m) in enumerate(zip(classes, top.values.tolist(), maps)):
         ax = fig.add_subplot(1, 6, k + 2)
-        ax.imshow(plot.overlay(img, m, vmin=lo, vmax=hi))
+        ax.imshow(heatmaps.overlay(img, m, vmin=lo, vmax=hi))
         ax.set(xticks=[], yticks=[])
         ax.set_title(f"{model.classes[c]}\n{p:.0%}", fontsize=9)
     fig.suptitle(f"top-5 classes, Grad-CAM at {layer} (one colour scale for the five)", fontsize=10)
     fig.subplots_adjust(left=0.01, right=0.93, wspace=0.05, top=0.78)
     bar = fig.add_axes((0.945, 0.12, 0.008, 0.62))
-    fig.colorbar(ScalarMappable(Normalize(lo, hi), plot.CMAPS["positive"]), cax=bar, label="Grad-CAM")
+    fig.colorbar(ScalarMappable(Normalize(lo, hi), heatmaps.CMAPS["positive"]), cax=bar, label="Grad-CAM")
     return figure_png(fig)

@@ -1,0 +1,121 @@
+"""Colour scales for maps that say what they are: kinds (positive, signed, probability), ranges
+(clipped at a percentile, shared by compared panels), overlays whose opacity follows the value, and
+gradients as pictures. vizkit.plot draws its heat-map figures with these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+import numpy as np
+import torch
+
+from .images import resize_map
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def as_numpy(a: ArrayLike) -> np.ndarray:
+    """A tensor (detached, float, on the CPU) or array-like as a NumPy array."""
+    return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+def single(a: ArrayLike, ndim: int) -> np.ndarray:
+    """a as NumPy with `ndim` axes: a leading batch axis of one (a method's result for one image) is dropped."""
+    a = as_numpy(a)
+    if a.ndim == ndim + 1 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != ndim:
+        raise ValueError(f"expected one {ndim}-d array (or a batch of one), got shape {a.shape}")
+    return a
+
+
+KINDS = ("positive", "signed", "probability")
+CMAPS = {"positive": "inferno", "signed": "RdBu_r", "probability": "viridis"}
+
+
+def heat_range(
+    heat: ArrayLike, kind: str = "positive", center: float | None = None, clip: float | None = None
+) -> tuple[float, float]:
+    """Colour limits (lo, hi) for a map of one kind.
+
+    kind="positive": from 0 to the map's maximum (evidence starts at zero, whatever the map's minimum);
+    "signed": symmetric about `center` (default 0), out to the largest |heat - center|;
+    "probability": 0 to 1, or symmetric about `center` (e.g. the unoccluded probability) when given.
+    clip: a percentile (e.g. 99) of |heat - center| used instead of the maximum, so that a few
+    extreme pixels do not wash out the rest.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    h = as_numpy(heat).astype(np.float64)
+    if kind == "probability" and center is None:
+        return 0.0, 1.0
+    c = 0.0 if center is None else float(center)
+    spread = np.abs(h - c) if kind != "positive" else np.maximum(h, 0)
+    top = float(np.percentile(spread, clip)) if clip is not None else float(spread.max())
+    top = top if top > 0 else 1.0
+    return (0.0, top) if kind == "positive" else (c - top, c + top)
+
+
+def shared_range(
+    maps: Sequence[ArrayLike], kind: str = "positive", center: float | None = None, clip: float | None = None
+) -> tuple[float, float]:
+    """One colour range for panels that are compared: the widest of their heat_range()s."""
+    ranges = [heat_range(m, kind, center, clip) for m in maps]
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def overlay(
+    img: ArrayLike,
+    heatmap: ArrayLike,
+    alpha: float = 0.75,
+    cmap: str = "inferno",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    center: float | None = None,
+) -> np.ndarray:
+    """A heatmap (h, w; resized bilinearly to the image) over an HxWx3 image -> HxWx3 in [0, 1].
+
+    The opacity follows the value: alpha where the map reaches its limit, 0 where there is no evidence
+    (at vmin, or at `center` for a signed map), so the photo shows through where the map says nothing.
+    """
+    img = single(img, 3)
+    img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
+    heat = resize_map(single(heatmap, 2), img.shape[:2])
+    lo = float(heat.min()) if vmin is None else vmin
+    hi = float(heat.max()) if vmax is None else vmax
+    t = np.clip((heat - lo) / max(hi - lo, 1e-12), 0, 1)
+    colours = matplotlib.colormaps[cmap](t)[..., :3]
+    strength = t if center is None else np.clip(np.abs(heat - center) / max(hi - center, 1e-12), 0, 1)
+    weight = alpha * strength[..., None]
+    return (1 - weight) * img + weight * colours
+
+
+def map_style(
+    heat: np.ndarray,
+    kind: str,
+    center: float | None,
+    clip: float | None,
+    vmin: float | None,
+    vmax: float | None,
+    cmap: str | None,
+    label: str,
+) -> tuple[float, float, str, str]:
+    """(lo, hi, colormap, colour-bar label) of a map drawn as `kind` (see heat_range)."""
+    lo, hi = heat_range(heat, kind, center, clip)
+    lo, hi = (lo if vmin is None else vmin), (hi if vmax is None else vmax)
+    diverging = kind == "signed" or (kind == "probability" and center is not None)
+    cmap = cmap or (CMAPS["signed"] if diverging else CMAPS[kind])
+    if clip is not None:
+        label = f"{label} (clipped at the {clip:g}th percentile)".strip()
+    return lo, hi, cmap, label
+
+
+def gradient_image(grad: ArrayLike, percentile: float = 99.5) -> np.ndarray:
+    """An input-shaped gradient (3, H, W, or a batch of one) as an HxWx3 picture: 0 is grey, +-the given percentile of
+    |grad| is white/black per colour (the usual way to show guided backprop and deconvnet)."""
+    g = single(grad, 3).astype(np.float64)
+    if g.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) gradient, got shape {g.shape}")
+    scale = np.percentile(np.abs(g), percentile) or 1.0
+    return np.clip(0.5 + 0.5 * g.transpose(1, 2, 0) / scale, 0, 1)
