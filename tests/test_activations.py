@@ -263,3 +263,16 @@ def test_channel_iou_of_a_known_map():
     masks[0, :, :2] = True  # image 0: the object is the left half; image 1: no object
     assert vizkit.activations.channel_iou(maps, masks, 1, quantile=0.5) == pytest.approx(8 / 16)
     assert vizkit.activations.channel_iou(maps, masks, 0, quantile=0.5) == 0.0
+
+
+def test_top_patches_keep_one_image_per_source():
+    """Brightness 4, 3, 2, 1 through a summing 1x1 conv: the top 2 are images 0 and 1, unless they share
+    a source; with one source for all, the second slot stays empty."""
+    net = nn.Sequential(nn.Conv2d(3, 1, 1, bias=False))
+    nn.init.ones_(net[0].weight)
+    x = torch.stack([torch.full((3, 8, 8), v) for v in (4.0, 3.0, 2.0, 1.0)])
+    assert top_patches(net, x, "0", [0], k=2).index.tolist() == [[0, 1]]
+    top = top_patches(net, x, "0", [0], k=2, batch_size=3, sources=["a", "a", "b", "c"])
+    assert top.index.tolist() == [[0, 2]] and top.values[0, 1] == pytest.approx(2.0 * 3)
+    alone = top_patches(net, x, "0", [0], k=2, sources=["a"] * 4)
+    assert alone.index.tolist() == [[0, -1]] and alone.values[0, 1] == -np.inf

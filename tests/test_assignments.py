@@ -26,7 +26,11 @@ FAST = {"VIZKIT_FAST": "1", "VIZKIT_OFFLINE": "1", "MPLBACKEND": "Agg"}
 # mistake for an exercise (SECOND_WRONG) is tried in a second run of the notebook.
 WRONG = {
     "filter_tiles": ("return 0.5 + 0.5 * w / peak", "return w / peak", "values differ"),
-    "neighbours": ("np.fill_diagonal(d, np.inf)", "pass", "entries differ"),
+    "neighbours": (
+        "np.fill_diagonal(d, np.inf)",
+        "pass",
+        "values differ",
+    ),  # distances: the point itself at 0
     "channel_iou": (
         "torch.quantile(a.flatten(), quantile)",  # a threshold per image
         "torch.quantile(a.flatten(1), quantile, dim=1)[:, None, None]",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 
@@ -13,60 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import LayerRef, frozen, swap_modules
+from .hooks import LayerRef, frozen, run_to, swap_modules
 from .images import to_rgb
 from .inputs import last_linear, spatial
-from .layers import ModelLike, as_net, channels_last, get_layer, model_device, on_model_device, resolve_name
+from .layers import ModelLike, as_net, channels_last, model_device, on_model_device, resolve_name
 
 Images = torch.Tensor | np.ndarray | Iterable[np.ndarray]
-
-
-class _Stop(Exception):
-    """Raised by a hook to end a forward pass once the wanted layer has run."""
-
-
-@contextmanager
-def _capture(net: nn.Module, name: str, inputs: bool = False) -> Iterator[list]:
-    """While in the block, a forward pass stores every output (or input) of layer `name` and stops
-    as soon as the layer's parent module has finished, so a module used twice is noticed."""
-    calls: list = []
-    module = get_layer(net, name)
-    parent = get_layer(net, name.rsplit(".", 1)[0]) if "." in name else None
-
-    def on_output(mod, args, output):
-        calls.append(output)
-
-    def on_input(mod, args):
-        calls.append(args[0])
-
-    def on_parent_done(mod, args, output):
-        raise _Stop
-
-    handles = [
-        module.register_forward_pre_hook(on_input) if inputs else module.register_forward_hook(on_output)
-    ]
-    if parent is not None:
-        handles.append(parent.register_forward_hook(on_parent_done))
-    try:
-        yield calls
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _run_to(net: nn.Module, x: torch.Tensor, name: str, inputs: bool = False) -> torch.Tensor:
-    """The output (or input) of layer `name` for x, running the network no further than needed."""
-    with _capture(net, name, inputs) as calls:
-        try:
-            net(x)
-        except _Stop:
-            pass
-    if len(calls) != 1:
-        raise RuntimeError(
-            f"layer {name!r} ran {len(calls)} times in one forward pass; choose a layer "
-            "that runs exactly once (for a module used twice, its parent block)"
-        )
-    return calls[0]
 
 
 def layer_output(model: ModelLike, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
@@ -74,7 +25,7 @@ def layer_output(model: ModelLike, x: torch.Tensor, layer: LayerRef) -> torch.Te
     net = as_net(model)
     name = resolve_name(net, layer)
     with frozen(net), torch.no_grad():
-        return _run_to(net, on_model_device(net, x), name)
+        return run_to(net, on_model_device(net, x), name)
 
 
 def _batches(model: ModelLike, images: Images, batch_size: int) -> Iterator[tuple[torch.Tensor, list]]:
@@ -123,7 +74,7 @@ def features(
     out = []
     with frozen(net), torch.no_grad():
         for x, _ in _batches(model, images, batch_size):
-            out.append(_pooled(_run_to(net, x, name, inputs=layer is None), pool).float().cpu().numpy())
+            out.append(_pooled(run_to(net, x, name, inputs=layer is None), pool).float().cpu().numpy())
     if not out:
         raise ValueError("no images given")
     return np.concatenate(out)
@@ -227,7 +178,7 @@ def receptive_field(model: ModelLike, layer: LayerRef, input_size: int = 224) ->
         probe = next((n for n in swapped if name == n or name.startswith(n + ".")), name)
         while True:
             x = torch.ones(1, 3, size, size, device=device, requires_grad=True)
-            out = spatial(_run_to(net, x, probe), layer)
+            out = spatial(run_to(net, x, probe), layer)
             i = (out.shape[2] - 1) // 2
             if out.shape[2] >= 2:
                 rows = [_support(x, out[0, :, i + d, i + d].sum()) for d in (0, 1)]
@@ -253,7 +204,8 @@ class TopPatches:
 
     values (C, k): the channel's activation at that unit; index (C, k): position of the image in
     the stream; units (C, k, 2): (row, col) of the unit in the layer's grid; patches[c][r]: the
-    receptive-field crop (HxWx3 uint8; outside the image filled with grey).
+    receptive-field crop (HxWx3 uint8; outside the image filled with grey). With sources, a channel
+    with fewer than k distinct sources has its remaining slots empty (value -inf, index -1, no patch).
     """
 
     channels: list[int]
@@ -271,8 +223,13 @@ def top_patches(
     channels: Sequence[int],
     k: int = 9,
     batch_size: int = 16,
+    sources: Sequence | None = None,
 ) -> TopPatches:
     """For each channel, the k images (one patch each) with the largest activation anywhere.
+
+    sources: the id of each image's source (say, the photo a crop was cut from), indexed by stream
+    position; then a channel keeps at most one image per source. A list that the stream fills as it
+    yields works: it is read after each batch.
 
     One streaming pass over `images` (HxWx3 images of one size; any iterable, a generator too; or a
     normalised Nx3xHxW tensor): memory holds one batch and k patches per channel, whatever the
@@ -290,7 +247,7 @@ def top_patches(
         if field is None:
             field = receptive_field(net, name, input_size=x.shape[-1])
         with frozen(net), torch.no_grad():
-            act = _run_to(net, x, name)[:, channels]  # (B, C, h, w)
+            act = run_to(net, x, name)[:, channels]  # (B, C, h, w)
         b, c, h, w = act.shape
         v, pos = (t.T.cpu() for t in act.flatten(2).max(-1))  # (C, B): best unit per image
         idx = torch.arange(seen, seen + b).expand(c, b)
@@ -301,19 +258,45 @@ def top_patches(
                 torch.cat([best_i, idx], 1),
                 torch.cat([best_u, units], 1),
             )
-        order = v.topk(min(k, v.shape[1]), dim=1).indices
+        if sources is None:
+            order = v.topk(min(k, v.shape[1]), dim=1).indices
+        else:  # a padding column (value -inf, index -1) fills the slots of channels short of sources
+            v, idx = (
+                torch.cat([v, torch.full_like(v[:, :1], -torch.inf)], 1),
+                torch.cat([idx, -torch.ones_like(idx[:, :1])], 1),
+            )
+            units = torch.cat([units, torch.zeros_like(units[:, :1])], 1)
+            order = distinct_top(v, idx, sources, k)
         best_v, best_i = v.gather(1, order), idx.gather(1, order)
         best_u = units.gather(1, order[..., None].expand(-1, -1, 2))
         for ch in range(c if imgs is not None else 0):
             kept[ch] = {
                 j: kept[ch][j] if j in kept[ch] else field.crop(imgs[j - seen], *best_u[ch, r].tolist())
                 for r, j in enumerate(best_i[ch].tolist())
+                if j >= 0
             }
         seen += b
     if best_v is None:
         raise ValueError("no images given")
     patches = [[kept[ch][j] for j in best_i[ch].tolist() if j in kept[ch]] for ch in range(len(channels))]
     return TopPatches(channels, best_v.numpy(), best_i.numpy(), best_u.numpy(), patches, field)
+
+
+def distinct_top(values: torch.Tensor, index: torch.Tensor, sources: Sequence, k: int) -> torch.Tensor:
+    """Per row of values (C, M): the columns of the k largest whose images (index, -1 for none) have
+    different sources; the last column (padding) fills the slots of a row with fewer sources."""
+    out = torch.full((values.shape[0], k), values.shape[1] - 1, dtype=torch.long)
+    for ch, row in enumerate(values.argsort(dim=1, descending=True).tolist()):
+        seen, cols = set(), []
+        for m in row:
+            j = int(index[ch, m])
+            if j >= 0 and sources[j] not in seen:
+                seen.add(sources[j])
+                cols.append(m)
+                if len(cols) == k:
+                    break
+        out[ch, : len(cols)] = torch.tensor(cols, dtype=torch.long)
+    return out
 
 
 def fired(maps: torch.Tensor, quantile: float, size: tuple[int, int]) -> torch.Tensor:
@@ -352,9 +335,7 @@ def dissect(
     net = as_net(model)
     name = resolve_name(net, layer)
     with frozen(net), torch.no_grad():
-        acts = torch.cat(
-            [_run_to(net, x, name).float().cpu() for x, _ in _batches(model, images, batch_size)]
-        )
+        acts = torch.cat([run_to(net, x, name).float().cpu() for x, _ in _batches(model, images, batch_size)])
     spatial(acts, layer)
     masks = torch.as_tensor(np.asarray(masks, bool))
     if masks.shape[0] != acts.shape[0]:

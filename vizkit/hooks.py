@@ -319,3 +319,56 @@ def count_hooks(model: ModelLike) -> int:
         + len(getattr(m, "_backward_pre_hooks", {}))
         for m in net.modules()
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Running a network only as far as one layer.
+
+
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once the wanted layer has run."""
+
+
+@contextmanager
+def _capture(net: nn.Module, name: str, inputs: bool = False) -> Iterator[list]:
+    """While in the block, a forward pass stores every output (or input) of layer `name` and stops
+    as soon as the layer's parent module has finished, so a module used twice is noticed."""
+    calls: list = []
+    module = get_layer(net, name)
+    parent = get_layer(net, name.rsplit(".", 1)[0]) if "." in name else None
+
+    def on_output(mod, args, output):
+        calls.append(output)
+
+    def on_input(mod, args):
+        calls.append(args[0])
+
+    def on_parent_done(mod, args, output):
+        raise _Stop
+
+    handles = [
+        module.register_forward_pre_hook(on_input) if inputs else module.register_forward_hook(on_output)
+    ]
+    if parent is not None:
+        handles.append(parent.register_forward_hook(on_parent_done))
+    try:
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def run_to(net: nn.Module, x: torch.Tensor, name: str, inputs: bool = False) -> torch.Tensor:
+    """The output (or input) of layer `name` for x, running the network no further than needed (a
+    module that runs more than once in the pass is refused)."""
+    with _capture(net, name, inputs) as calls:
+        try:
+            net(x)
+        except _Stop:
+            pass
+    if len(calls) != 1:
+        raise RuntimeError(
+            f"layer {name!r} ran {len(calls)} times in one forward pass; choose a layer "
+            "that runs exactly once (for a module used twice, its parent block)"
+        )
+    return calls[0]
