@@ -237,3 +237,20 @@ def test_diversity_ascent_separates_a_batch(tiny):
     x = A.ascent(tiny, objective, x0, steps=30, lr=0.05, progress=False)
     assert value(x) > value(x0) + 0.05
     assert count_hooks(tiny) == 0
+
+
+def test_objectives_compose_completely():
+    """sum(objectives), -o, o / k and k * o give the values they say, keep the layers read, and refuse a
+    non-number as a factor."""
+    rec = vizkit.hooks.Recording(["l"])
+    rec.add("l", torch.ones(1, 2, 3, 3))
+    f = A.Forward(None, rec, torch.zeros(1, 1), torch.full((1, 3, 2, 2), 2.0))
+    a, b = A.l2(), A.channel("l", 1)  # 48 and 1
+    total = sum([a, b, b])
+    assert float(total(f)) == pytest.approx(50.0) and total.layers == ["l", "l"]
+    assert float((-a / 4)(f)) == pytest.approx(-12.0) and float((0.5 * a - b)(f)) == pytest.approx(23.0)
+    assert repr(sum([a, b]) / 2) == "Objective(0.5 * (l2 + channel('l', 1)))"
+    with pytest.raises(TypeError, match="by a number"):
+        a * b
+    with pytest.raises(TypeError):
+        a + 1.0
