@@ -158,3 +158,16 @@ def test_show_grid_lays_out_rows_and_columns():
     assert [ax.get_title() for ax in axes[:3]] == ["one", "two", "three"]
     assert not axes[5].axison and fig.axes[-1].get_ylabel() == "value"  # the missing panel; the bar
     plt.close(fig)
+
+
+def test_show_beside_shares_one_scale_and_bar_unless_asked_not_to():
+    img = np.zeros((8, 8, 3))
+    weak, strong = np.full((8, 8), 0.5), np.full((1, 8, 8), 2.0)  # a batch of one is accepted
+    fig = plot.show_beside(img, [weak, strong], ["weak", "strong"], "photo", label="|gradient|")
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and bars[0].get_ylim() == pytest.approx((0.0, 2.0))  # positive: from 0, one range
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["photo", "weak", "strong"]
+    plt.close(fig)
+    fig = plot.show_beside(img, [weak, strong], ["weak", "strong"], shared=False)
+    assert sorted(ax.get_ylim()[1] for ax in fig.axes if ax.get_label() == "<colorbar>") == pytest.approx([0.5, 2.0])
+    plt.close(fig)

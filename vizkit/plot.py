@@ -223,22 +223,43 @@ def show_beside(
     clip: float | None = None,
     over: bool = False,
     shared: bool = True,
-    size: float = 3.3,
+    size: float = 2.8,
     suptitle: str | None = None,
 ) -> Figure:
-    """The picture, then a row of its maps (each (h, w) or a batch of one), each with its colour bar:
-    alone, or over the picture (over=True); on one colour scale (shared_range) unless shared=False."""
+    """The picture, then a row of its maps (each (h, w) or a batch of one), alone or over the picture
+    (over=True): on one colour scale with one colour bar (shared_range), or, with shared=False, each
+    on its own scale with its own bar."""
     maps = [single(m, 2) for m in maps]
-    lo, hi = shared_range(maps, kind, center, clip) if shared else (None, None)
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1) + 0.6 * len(maps), size))
+    if not shared:
+        fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1) + 0.6 * len(maps), size))
+        for ax, m, title in zip(axes[1:], maps, titles):
+            style = dict(title=title, label=label, kind=kind, center=center, clip=clip, ax=ax)
+            show_heatmap(img, m, **style) if over else show_map(m, **style)
+        fig.tight_layout()
+    else:
+        lo, hi, cmap, label = map_style(
+            np.stack(maps), kind, center, clip, *shared_range(maps, kind, center, clip), None, label
+        )
+        fig, axes = plt.subplots(
+            1, len(maps) + 1, figsize=(size * (len(maps) + 1) + 0.9, size), layout="constrained"
+        )
+        mid = (lo + hi) / 2 if kind == "signed" or (kind == "probability" and center is not None) else None
+        for ax, m, title in zip(axes[1:], maps, titles):
+            ax.imshow(
+                overlay(img, m, cmap=cmap, vmin=lo, vmax=hi, center=mid) if over else m,
+                cmap=cmap,
+                vmin=lo,
+                vmax=hi,
+            )
+            ax.set(xticks=[], yticks=[])
+            ax.set_title(title, fontsize=10)
+        bar_label = label.replace(" (clipped", "\n(clipped")  # two lines: the bar is only one panel high
+        fig.colorbar(cm.ScalarMappable(plt.Normalize(lo, hi), cmap), ax=axes[1:], label=bar_label)
     axes[0].imshow(single(img, 3))
-    axes[0].set(title=img_title, xticks=[], yticks=[])
-    for ax, m, title in zip(axes[1:], maps, titles):
-        style = dict(title=title, label=label, kind=kind, center=center, clip=clip, ax=ax, vmin=lo, vmax=hi)
-        show_heatmap(img, m, **style) if over else show_map(m, **style)
+    axes[0].set(xticks=[], yticks=[])
+    axes[0].set_title(img_title, fontsize=10)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
