@@ -169,5 +169,7 @@ def test_show_beside_shares_one_scale_and_bar_unless_asked_not_to():
     assert [ax.get_title() for ax in fig.axes[:3]] == ["photo", "weak", "strong"]
     plt.close(fig)
     fig = plot.show_beside(img, [weak, strong], ["weak", "strong"], shared=False)
-    assert sorted(ax.get_ylim()[1] for ax in fig.axes if ax.get_label() == "<colorbar>") == pytest.approx([0.5, 2.0])
+    assert sorted(ax.get_ylim()[1] for ax in fig.axes if ax.get_label() == "<colorbar>") == pytest.approx(
+        [0.5, 2.0]
+    )
     plt.close(fig)
