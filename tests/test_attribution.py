@@ -160,3 +160,14 @@ def test_deletion_curve_known_answer():
     assert vizkit.metrics.deletion_curve(CornerNet(), x, 1, good, fractions) == pytest.approx(a[None])
     assert a[0] == b[0] and a[-1] == b[-1] and a[1] == pytest.approx(0.5, abs=1e-6)
     assert a.mean() < b.mean() and b[1] == b[0] and b[2] == b[0]
+
+
+def test_a_callable_target_scores_gradients_and_is_refused_where_a_class_is_needed():
+    """A callable of the logits (as pytorch-grad-cam's targets) gives the same gradient as its class;
+    methods that read class probabilities refuse it and say why."""
+    net, x = gap_net(), torch.randn(2, 3, 6, 5)
+    by_class = A.saliency(net, x, 3)
+    by_callable = A.saliency(net, x, lambda logits: logits[:, 3])
+    assert np.allclose(by_class, by_callable)
+    with pytest.raises(TypeError, match="needs a class"):
+        A.occlusion(net, x, lambda logits: logits[:, 3], size=2, stride=2)

@@ -233,7 +233,7 @@ def guided_grad_cam(
 ) -> np.ndarray:
     """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map. Shaped like guided_backprop."""
     x = on_model_device(model, x)
-    t = fixed_targets(model, x, target)  # one class for both factors
+    t = target if callable(target) else fixed_targets(model, x, target)  # one class for both factors
     heat = grad_cam(model, x, t, layer, upsample=True)
     guided = guided_backprop(model, x, t)
     return guided * heat[:, None]

@@ -152,11 +152,9 @@ def summed_class_score(model: ModelLike, logits: torch.Tensor, target: Targets) 
     return logits.gather(1, resolve_targets(model, target, logits)[:, None]).sum()
 
 
-def fixed_targets(model: ModelLike, x: torch.Tensor, target: Targets) -> list[int] | Callable:
-    """The classes of the clean batch x (for None: each image's top class), as a list of indices;
-    a callable target is returned as it is."""
-    if callable(target):
-        return target
+def fixed_targets(model: ModelLike, x: torch.Tensor, target: Targets) -> list[int]:
+    """The classes of the clean batch x (for None: each image's top class), as a list of indices; a
+    callable target is refused with a clear error (methods that read probabilities need a class)."""
     with frozen(model) as net, torch.no_grad():
         return resolve_targets(model, target, net(on_model_device(model, x))).tolist()
 
