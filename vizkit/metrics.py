@@ -159,7 +159,7 @@ def average_drop_increase(
     heat: (N, h, w) maps, or (h, w) for one picture.
     """
     x = on_model_device(model, x)
-    heat = np.asarray(heat, np.float64).reshape(len(x), *np.shape(heat)[-2:])
+    heat = per_image_maps(heat, len(x)).astype(np.float64)
     maps = np.stack([resize_map(m, x.shape[2:]) for m in heat])
     lo, hi = maps.min((1, 2), keepdims=True), maps.max((1, 2), keepdims=True)
     maps = torch.as_tensor((maps - lo) / np.maximum(hi - lo, 1e-12), dtype=x.dtype, device=x.device)
