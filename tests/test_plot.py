@@ -173,3 +173,32 @@ def test_show_beside_shares_one_scale_and_bar_unless_asked_not_to():
         [0.5, 2.0]
     )
     plt.close(fig)
+
+
+def test_wide_grids_fit_the_notebook_column_and_wrap_their_titles():
+    images = [np.zeros((8, 8, 3))] * 8
+    long = "a title far too long for a one-inch panel at nine points"
+    fig = plot.show_images(images, [long] * 8, ncols=8, size=3.0)  # asked for 24 inches
+    assert fig.get_figwidth() == pytest.approx(plot.COLUMN_WIDTH)
+    lines = fig.axes[0].get_title().split("\n")
+    assert len(lines) > 1 and " ".join(lines) == long  # wrapped, nothing lost
+    plt.close(fig)
+    small = plot.show_images(images[:2], ["short"] * 2, size=2.0)  # already fits: untouched
+    assert small.get_figwidth() == pytest.approx(4.0) and small.axes[0].get_title() == "short"
+    plt.close(small)
+    for fig in [
+        plot.show_grid({"m": images}, [long] * 8, size=3.0, colorbar=(0.0, 1.0, "inferno", "v")),
+        plot.show_beside(images[0], [np.ones((8, 8))] * 5, ["t"] * 5, size=3.0),
+        plot.show_maps(np.ones((24, 4, 4)), ncols=8, size=3.0),
+    ]:
+        assert fig.get_figwidth() <= plot.COLUMN_WIDTH + 1e-9
+        plt.close(fig)
+
+
+def test_show_maps_draws_the_picture_first_outside_the_colour_scale():
+    pic = np.full((8, 8, 3), 0.5)
+    fig = plot.show_maps(np.arange(2 * 16.0).reshape(2, 4, 4), ["a", "b"], picture=pic, picture_title="photo")
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["photo", "a", "b"]
+    assert fig.axes[0].images[0].get_array().shape == (8, 8, 3)
+    assert fig.axes[1].images[0].get_clim() == (0.0, 31.0) and fig.axes[-1].get_ylabel() == "activation"
+    plt.close(fig)

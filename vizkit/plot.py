@@ -6,6 +6,7 @@ Every function returns a matplotlib Figure (or an array) and never saves files."
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -26,10 +27,29 @@ def single_prediction(predictions: Sequence) -> list[tuple[str, float]]:
     )
 
 
+COLUMN_WIDTH = 10.0  # inches: a notebook's output column (about 1000 px at the default 100 dpi)
+
+
+def fit_column(size: float, ncols: int, extra_w: float = 0.0) -> float:
+    """The cell width (inches) for ncols cells of `size` inches plus extra_w, shrunk so the figure fits
+    the notebook column: a wider figure is scaled down in the notebook, and its text with it."""
+    return min(size, (COLUMN_WIDTH - extra_w) / max(ncols, 1))
+
+
+def wrap_title(title: str, width: float, fontsize: float = 9) -> str:
+    """`title` broken into lines that fit `width` inches at `fontsize` points (its own newlines kept)."""
+    chars = max(8, int(width * 72 / (0.55 * fontsize)))
+    return "\n".join(
+        textwrap.fill(line, chars, break_on_hyphens=False, break_long_words=False) if line else line
+        for line in title.split("\n")
+    )
+
+
 def _grid(n: int, ncols: int | None, size: float, extra_w: float = 0.0, aspect: float = 1.0):
-    """n axes in a grid of cells `size` inches wide and size * aspect (height / width) high."""
+    """n axes in a grid of cells `size` inches wide (less, to fit the column) and size * aspect high."""
     ncols = min(n, ncols or math.ceil(math.sqrt(n)))
     nrows = math.ceil(n / ncols)
+    size = fit_column(size, ncols, extra_w)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(size * ncols + extra_w, size * aspect * nrows + 0.3 * nrows), squeeze=False
     )
@@ -51,6 +71,7 @@ def show_images(
     Cells are `size` inches wide and as high as the first image's aspect ratio asks."""
     first = as_numpy(images[0]).shape if len(images) else (1, 1)
     fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1])
+    width = fig.get_figwidth() / min(len(images), ncols or math.ceil(math.sqrt(len(images))))
     for i, (ax, img) in enumerate(zip(axes, images)):
         img = as_numpy(img)
         ax.imshow(
@@ -60,9 +81,9 @@ def show_images(
         )
         ax.set_xticks([]), ax.set_yticks([])
         if titles is not None:
-            ax.set_title(titles[i], fontsize=9)
+            ax.set_title(wrap_title(titles[i], width, 9), fontsize=9)
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(wrap_title(suptitle, fig.get_figwidth(), 12))
     fig.tight_layout()
     return fig
 
@@ -79,6 +100,7 @@ def show_grid(
     bar for panels drawn on one scale (heatmaps.overlay with those limits)."""
     names = list(rows)
     ncols = max(len(v) for v in rows.values())
+    size = fit_column(size, ncols, 0.9 + (1.0 if colorbar else 0.0))
     fig, axes = plt.subplots(len(names), ncols, figsize=(size * ncols + 0.9, size * len(names)),
                              squeeze=False, layout="constrained")  # fmt: skip
     for r, name in enumerate(names):
@@ -90,7 +112,7 @@ def show_grid(
                 ax.axis("off")
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0 and col_titles is not None and c < len(col_titles):
-                ax.set_title(col_titles[c], fontsize=10)
+                ax.set_title(wrap_title(col_titles[c], size, 10), fontsize=10)
         axes[r, 0].set_ylabel(name, fontsize=10)
     if colorbar is not None:
         lo, hi, cmap, label = colorbar
@@ -230,6 +252,7 @@ def show_beside(
     (over=True): on one colour scale with one colour bar (shared_range), or, with shared=False, each
     on its own scale with its own bar."""
     maps = [single(m, 2) for m in maps]
+    size = fit_column(size, len(maps) + 1, 0.6 * len(maps) if not shared else 0.9)
     if not shared:
         fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1) + 0.6 * len(maps), size))
         for ax, m, title in zip(axes[1:], maps, titles):
@@ -252,12 +275,12 @@ def show_beside(
                 vmax=hi,
             )
             ax.set(xticks=[], yticks=[])
-            ax.set_title(title, fontsize=10)
+            ax.set_title(wrap_title(title, size, 10), fontsize=10)
         bar_label = label.replace(" (clipped", "\n(clipped")  # two lines: the bar is only one panel high
         fig.colorbar(cm.ScalarMappable(plt.Normalize(lo, hi), cmap), ax=axes[1:], label=bar_label)
     axes[0].imshow(single(img, 3))
     axes[0].set(xticks=[], yticks=[])
-    axes[0].set_title(img_title, fontsize=10)
+    axes[0].set_title(wrap_title(img_title, size, 10), fontsize=10)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     return fig
@@ -272,13 +295,21 @@ def show_maps(
     suptitle: str | None = None,
     label: str = "activation",
     kind: str = "positive",
+    picture: ArrayLike | None = None,
+    picture_title: str = "the picture",
 ) -> Figure:
-    """Feature maps (N, h, w) in one shared colour scale (by kind, see heat_range), with one colour bar."""
+    """Feature maps (N, h, w) in one shared colour scale (by kind, see heat_range), with one colour bar;
+    `picture` (HxWx3, the image the maps come from) is drawn as the first tile."""
     maps = as_numpy(maps)
-    fig, axes = _grid(len(maps), ncols, size, extra_w=0.8)
+    first = 0 if picture is None else 1
+    fig, axes = _grid(len(maps) + first, ncols, size, extra_w=0.8)
     lo, hi = heat_range(maps, kind)
     cmap = cmap or CMAPS[kind]
-    for i, (ax, m) in enumerate(zip(axes, maps)):
+    if picture is not None:
+        axes[0].imshow(single(picture, 3))
+        axes[0].set(xticks=[], yticks=[])
+        axes[0].set_title(picture_title, fontsize=8)
+    for i, (ax, m) in enumerate(zip(axes[first:], maps)):
         ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi)
         ax.set_xticks([]), ax.set_yticks([])
         if titles is not None:
