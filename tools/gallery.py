@@ -127,12 +127,20 @@ def problems(nb: nbformat.NotebookNode, probe: Path) -> list[str]:
                 found.append(f"cell {i}: warning text: {text.strip().splitlines()[0][:160]}")
             if output.get("output_type") == "error":
                 found.append(f"cell {i}: error: {output.get('ename')}: {output.get('evalue', '')[:160]}")
-    for k, line in enumerate(probe.read_text().splitlines() if probe.exists() else [], start=1):
+    drawn = [
+        i
+        for i, cell in enumerate(nb.cells)
+        for o in cell.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+    figures = probe.read_text().splitlines() if probe.exists() else []
+    for k, line in enumerate(figures, start=1):
         fig = json.loads(line)
         scale = min(1.0, COLUMN_PX / fig["width"])
+        where = f" (cell {drawn[k - 1]})" if len(drawn) == len(figures) else ""  # the k-th picture shown
         if fig["width"] > COLUMN_PX * 1.02 and fig["smallest"] * scale < MIN_POINTS:
             found.append(
-                f"figure {k}: {fig['width']:.0f} px wide, shown at {scale:.0%}: its smallest text "
+                f"figure {k}{where}: {fig['width']:.0f} px wide, shown at {scale:.0%}: its smallest text "
                 f"({fig['smallest']:.0f} pt) reads as {fig['smallest'] * scale:.1f} pt"
             )
     return found
