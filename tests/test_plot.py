@@ -64,7 +64,7 @@ def test_clip_at_a_percentile_is_named_on_the_colour_bar():
     assert heatmaps.heat_range(heat, "positive") == (0.0, 1000.0)
     assert heatmaps.heat_range(heat, "positive", clip=99) == (0.0, 1.0)
     fig = plot.show_heatmap(np.zeros((40, 40, 3)), heat, label="|gradient|", clip=99)
-    assert fig.axes[1].get_ylabel() == "|gradient| (clipped at the 99th percentile)"
+    assert fig.axes[1].get_ylabel() == "|gradient|\n(clipped at the 99th percentile)"
     assert np.allclose(fig.axes[1].get_ylim(), (0, 1))
 
 

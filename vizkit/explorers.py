@@ -100,7 +100,8 @@ def occlusion_explorer(
         fig = Figure(figsize=(5.2, 4.0))
         plot.show_heatmap(img, heat, ax=fig.add_subplot(), kind="probability", center=p0,
                           title=f"P({model.classes[target]}), a {size}-px square every {stride} px",
-                          label=f"P with the square there (unoccluded {p0:.2f})")  # fmt: skip
+                          label=f"P with the square there (unoccluded {p0:.2f})",
+                          cmap="RdBu")  # red: the square lowers P, as in the notebook's figures  # fmt: skip
         return fig
 
     controls = {

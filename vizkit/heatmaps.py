@@ -107,7 +107,8 @@ def map_style(
     diverging = kind == "signed" or (kind == "probability" and center is not None)
     cmap = cmap or (CMAPS["signed"] if diverging else CMAPS[kind])
     if clip is not None:
-        label = f"{label} (clipped at the {clip:g}th percentile)".strip()
+        # two lines: a colour bar is only one panel high
+        label = f"{label}\n(clipped at the {clip:g}th percentile)".strip()
     return lo, hi, cmap, label
 
 

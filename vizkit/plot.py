@@ -38,7 +38,7 @@ def fit_column(size: float, ncols: int, extra_w: float = 0.0) -> float:
 
 def wrap_title(title: str, width: float, fontsize: float = 9) -> str:
     """`title` broken into lines that fit `width` inches at `fontsize` points (its own newlines kept)."""
-    chars = max(8, int(width * 72 / (0.55 * fontsize)))
+    chars = max(8, int(width * 72 / (0.6 * fontsize)))  # DejaVu Sans averages about 0.6 em a character
     return "\n".join(
         textwrap.fill(line, chars, break_on_hyphens=False, break_long_words=False) if line else line
         for line in title.split("\n")
@@ -276,8 +276,7 @@ def show_beside(
             )
             ax.set(xticks=[], yticks=[])
             ax.set_title(wrap_title(title, size, 10), fontsize=10)
-        bar_label = label.replace(" (clipped", "\n(clipped")  # two lines: the bar is only one panel high
-        fig.colorbar(cm.ScalarMappable(plt.Normalize(lo, hi), cmap), ax=axes[1:], label=bar_label)
+        fig.colorbar(cm.ScalarMappable(plt.Normalize(lo, hi), cmap), ax=axes[1:], label=label)
     axes[0].imshow(single(img, 3))
     axes[0].set(xticks=[], yticks=[])
     axes[0].set_title(wrap_title(img_title, size, 10), fontsize=10)
