@@ -45,14 +45,16 @@ def wrap_title(title: str, width: float, fontsize: float = 9) -> str:
     )
 
 
-def _grid(n: int, ncols: int | None, size: float, extra_w: float = 0.0, aspect: float = 1.0):
-    """n axes in a grid of cells `size` inches wide (less, to fit the column) and size * aspect high."""
+def _grid(
+    n: int, ncols: int | None, size: float, extra_w: float = 0.0, aspect: float = 1.0, title_lines: int = 1
+):
+    """n axes in a grid of cells `size` inches wide (less, to fit the column) and size * aspect high,
+    plus room for titles of `title_lines` lines."""
     ncols = min(n, ncols or math.ceil(math.sqrt(n)))
     nrows = math.ceil(n / ncols)
     size = fit_column(size, ncols, extra_w)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size * ncols + extra_w, size * aspect * nrows + 0.3 * nrows), squeeze=False
-    )
+    row = size * aspect + 0.3 + 0.16 * max(title_lines - 1, 0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + extra_w, row * nrows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, axes.flat[:n]
@@ -70,8 +72,10 @@ def show_images(
 
     Cells are `size` inches wide and as high as the first image's aspect ratio asks."""
     first = as_numpy(images[0]).shape if len(images) else (1, 1)
-    fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1])
-    width = fig.get_figwidth() / min(len(images), ncols or math.ceil(math.sqrt(len(images))))
+    cols = min(len(images), ncols or math.ceil(math.sqrt(len(images))))
+    titles = None if titles is None else [wrap_title(t, fit_column(size, cols), 9) for t in titles]
+    lines = max((t.count("\n") + 1 for t in titles or []), default=1)
+    fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1], title_lines=lines)
     for i, (ax, img) in enumerate(zip(axes, images)):
         img = as_numpy(img)
         ax.imshow(
@@ -81,7 +85,7 @@ def show_images(
         )
         ax.set_xticks([]), ax.set_yticks([])
         if titles is not None:
-            ax.set_title(wrap_title(titles[i], width, 9), fontsize=9)
+            ax.set_title(titles[i], fontsize=9)
     if suptitle:
         fig.suptitle(wrap_title(suptitle, fig.get_figwidth(), 12))
     fig.tight_layout()
