@@ -45,12 +45,17 @@ def wrap_title(title: str, width: float, fontsize: float = 9) -> str:
     )
 
 
+def _columns(n: int, ncols: int | None) -> int:
+    """Columns of a grid of n cells: ncols (at most n), or about the square root of n."""
+    return min(n, ncols or math.ceil(math.sqrt(n)))
+
+
 def _grid(
     n: int, ncols: int | None, size: float, extra_w: float = 0.0, aspect: float = 1.0, title_lines: int = 1
 ):
     """n axes in a grid of cells `size` inches wide (less, to fit the column) and size * aspect high,
     plus room for titles of `title_lines` lines."""
-    ncols = min(n, ncols or math.ceil(math.sqrt(n)))
+    ncols = _columns(n, ncols)
     nrows = math.ceil(n / ncols)
     size = fit_column(size, ncols, extra_w)
     row = size * aspect + 0.3 + 0.16 * max(title_lines - 1, 0)
@@ -72,8 +77,8 @@ def show_images(
 
     Cells are `size` inches wide and as high as the first image's aspect ratio asks."""
     first = as_numpy(images[0]).shape if len(images) else (1, 1)
-    cols = min(len(images), ncols or math.ceil(math.sqrt(len(images))))
-    titles = None if titles is None else [wrap_title(t, fit_column(size, cols), 9) for t in titles]
+    width = fit_column(size, _columns(len(images), ncols))  # the cell width _grid will use
+    titles = None if titles is None else [wrap_title(t, width, 9) for t in titles]
     lines = max((t.count("\n") + 1 for t in titles or []), default=1)
     fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1], title_lines=lines)
     for i, (ax, img) in enumerate(zip(axes, images)):
