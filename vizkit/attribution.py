@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import settings
 from .hooks import LayerRef, frozen, record, relu_rule
 from .inputs import (
     Target,
@@ -103,7 +104,7 @@ def saliency(
         return input_gradient(model, x, target).abs().amax(1).cpu().numpy()
     if target is None:  # fix the class of the clean image, not of each noisy copy
         target = fixed_targets(model, x, target)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(settings.seed(seed))
     sigma = noise * (x.max() - x.min()).item()
     total = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
     for _ in range(smooth):

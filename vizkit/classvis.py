@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from . import settings
 from .inputs import Target
 from .layers import ModelLike, model_device
 from .optvis import (
@@ -64,7 +65,12 @@ def class_visualization(
             desc=recipe,
         )
     if recipe == "yosinski":
-        x0 = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed)).to(dev) * 0.1
+        x0 = (
+            torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(settings.seed(seed))).to(
+                dev
+            )
+            * 0.1
+        )
         return ascent(
             model,
             class_score(target) - 1e-3 * l2(),

@@ -11,6 +11,7 @@ from os import PathLike
 import numpy as np
 from PIL import Image
 
+from . import settings
 from .cutouts import CUTOUTS, cutout, cutout_names
 from .image_sets import IMAGE_SETS, DataUnavailable, ImageFiles, data_dir, image_set  # noqa: F401 (vizkit.data.*)
 from .images import resize, to_rgb
@@ -158,7 +159,7 @@ def composites(
     if n < 0 or size < 32 or scale <= 0:
         raise ValueError(f"need n >= 0, size >= 32 and scale > 0, got n={n}, size={size}, scale={scale}")
     kinds = _objects(list(OBJECTS) if objects is None else objects, 1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed(seed))
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)
     masks = np.zeros((n, size, size), bool)
@@ -190,7 +191,7 @@ def pairs(
     kinds = _objects(objects, 2)
     if n < 0 or size < 64:
         raise ValueError(f"need n >= 0 and size >= 64, got n={n}, size={size}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed(seed))
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty((n, 2), np.int64)
     masks = np.zeros((n, 2, size, size), bool)
@@ -280,7 +281,7 @@ def views(names: Sequence[str], n: int, seed: int = 0, size: int = 224) -> tuple
     Returns images uint8 (n, size, size, 3) and labels int64 (n,): the index in `names` of the
     source photo, cycling through the names so that every photo gets n // len(names) views or one more.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed(seed))
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.arange(n) % len(names)
     for i, label in enumerate(labels):
@@ -307,7 +308,7 @@ def painting(name: str, size: int = 256, seed: int = 0) -> np.ndarray:
     draw = {"swirls": _swirls, "mosaic": _mosaic, "circles": _circles}
     if name not in draw:
         raise KeyError(f"no painting named {name!r}; available: {', '.join(PAINTINGS)}")
-    return draw[name](size, np.random.default_rng(seed))
+    return draw[name](size, np.random.default_rng(settings.seed(seed)))
 
 
 def _swirls(size: int, rng: np.random.Generator) -> np.ndarray:

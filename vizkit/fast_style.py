@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import data
+from . import data, settings
 from .hooks import frozen, record
 from .images import resize
 from .inputs import rgb_tensor, to_array, to_model_space
@@ -169,7 +169,7 @@ class TransformerNet(nn.Module):
 
 def content_batches(size: int, batch: int, seed: int = 0, photos: Sequence[str] = TRAIN_PHOTOS):
     """Endless batches of augmented crops (random scale, position, flip) of the training photos, Nx3xSxS in [0, 1]."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed(seed))
     imgs = [data.photo(p) for p in photos]
     while True:
         out = np.empty((batch, size, size, 3), np.uint8)
@@ -250,7 +250,7 @@ def train_fast_style(
         raise ValueError(f"several styles need conditional instance norm; norm={norm!r} is for one style")
     dev = model_device(model)
     with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random state
-        torch.manual_seed(seed)
+        torch.manual_seed(settings.seed(seed))
         net = TransformerNet(widths, blocks, "conditional" if n > 1 else norm, n).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     start = 0
@@ -269,7 +269,9 @@ def train_fast_style(
         net.train()
         for step in bar:
             content = next(batches).to(dev)
-            idx = torch.randint(n, (batch,), generator=torch.Generator().manual_seed(seed * 100003 + step))
+            idx = torch.randint(
+                n, (batch,), generator=torch.Generator().manual_seed(settings.seed(seed) * 100003 + step)
+            )
             out = net(content, F.one_hot(idx, n).float()) if n > 1 else net(content)
             loss, c, s = perceptual_loss(model, out, content, grams, idx, style_weight, tv)
             opt.zero_grad()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import settings
 from .user_images import load_image
 
 
@@ -136,7 +137,7 @@ def image_set(
         raise DataUnavailable(f"{root} holds no images in the folders {', '.join(sorted(info.wnids))}")
     labels = np.array(labels, np.int64)
     if n is not None:
-        pick = np.random.default_rng(seed).permutation(len(paths))[:n]
+        pick = np.random.default_rng(settings.seed(seed)).permutation(len(paths))[:n]
         paths, labels = [paths[i] for i in pick], labels[pick]
     return ImageFiles(paths, size), labels
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import rankdata
 
+from . import settings
 from .hooks import frozen
 from .images import resize_map
 from .inputs import Target, Targets, class_probabilities, fixed_targets, resolve_targets
@@ -54,7 +55,7 @@ def centre_map(shape: tuple[int, int]) -> np.ndarray:
 
 def random_map(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     """The baseline that knows nothing: uniform noise, seeded."""
-    return np.random.default_rng(seed).random(shape)
+    return np.random.default_rng(settings.seed(seed)).random(shape)
 
 
 def edge_map(img: np.ndarray) -> np.ndarray:
@@ -232,7 +233,7 @@ def transform_robustness(
     """
     x = on_model_device(model, x)
     classes = fixed_targets(model, x, target)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(settings.seed(seed))
     scale = min_side + (1 - min_side) * torch.rand(n, generator=gen)
     angle = torch.deg2rad((2 * torch.rand(n, generator=gen) - 1) * degrees)
     flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from tqdm.auto import tqdm
 
+from . import settings
 from .hooks import frozen, record
 from .inputs import pixel_range, stats
 from .layers import ModelLike, channels_last, model_device, on_model_device, resolve_name
@@ -192,7 +193,7 @@ def fourier_image(
     fy = torch.fft.fftfreq(h)[:, None]
     fx = torch.fft.rfftfreq(w)[None, :]
     scale = 1.0 / torch.maximum(torch.sqrt(fy**2 + fx**2), torch.tensor(1.0 / max(h, w))) ** decay
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(settings.seed(seed))
     dev = model_device(model)
     spectrum = (torch.randn(batch, 3, *scale.shape, 2, generator=gen) * sd).to(dev).requires_grad_(True)
     scale, color = scale.to(dev), _COLOR_SQRT.to(dev)
@@ -313,7 +314,7 @@ def ascent(
         record(net, list(dict.fromkeys(names))) as rec,
         torch.random.fork_rng(devices=[]),
     ):
-        torch.manual_seed(seed)
+        torch.manual_seed(settings.seed(seed))
 
         def closure() -> torch.Tensor:
             opt.zero_grad()

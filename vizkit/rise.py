@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import settings
 from .hooks import frozen
 from .inputs import Target, fixed_targets
 from .layers import ModelLike, channels_last, check_batch, on_model_device
@@ -25,7 +26,7 @@ def rise_masks(
     """
     h, w = size
     ch, cw = -(-h // cells), -(-w // cells)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(settings.seed(seed))
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         grids, shifts = [], []

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from . import settings
 from .hooks import LayerRef, frozen, record
 from .images import ImageLike
 from .inputs import resize_tensor, to_image, to_input
@@ -112,7 +113,7 @@ def invert(
     x = image_tensor(model, x)
     name = resolve_name(model, layer)
     target = features_of(model, x, [name])[name]
-    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x) * 0.1
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(settings.seed(seed))).to(x) * 0.1
     objective = -feature_loss(name, target) - tv * mean_total_variation(x)
     return to_image(
         model,
@@ -154,7 +155,9 @@ def texture_synthesis(
     names = [resolve_name(model, layer) for layer in role_layers(model, "style_layers", layers)]
     targets = target_grams(model, [texture], names)
     noise = (
-        torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed)).to(model_device(model))
+        torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(settings.seed(seed))).to(
+            model_device(model)
+        )
         * 0.1
     )
     lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.05)
@@ -221,7 +224,9 @@ def style_transfer(
     if init == "content":
         start = x_c
     elif init == "noise":
-        start = torch.randn(x_c.shape, generator=torch.Generator().manual_seed(seed)).to(x_c) * 0.1
+        start = (
+            torch.randn(x_c.shape, generator=torch.Generator().manual_seed(settings.seed(seed))).to(x_c) * 0.1
+        )
     else:
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
     lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.02)
@@ -272,7 +277,7 @@ def efros_leung(
     """
     if order not in ("outward", "scanline"):
         raise ValueError(f"order must be 'outward' or 'scanline', got {order!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed(seed))
     h, w = (size, size) if isinstance(size, int) else size
     sample = np.asarray(sample)
     if sample.ndim != 3 or sample.shape[2] != 3 or min(sample.shape[:2]) < window:
