@@ -43,10 +43,11 @@ from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
 from .inputs import to_image, to_input
 from .layers import check_batch, get_layer, layer_names
+from .margins import expect
 from .models import CLASSIC_MODELS, MODEL_NAMES, Model, WeightsUnavailable, load_model
 from .optvis import ascent
 from .rise import rise
-from .settings import choose, fast_mode, setup
+from .settings import choose, fast_mode, seed, setup
 from .style import efros_leung, gram, invert, style_transfer, texture_synthesis
 
 __version__ = "0.1.0"
