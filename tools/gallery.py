@@ -6,7 +6,8 @@ every cell's printed text to build/gallery/<notebook>.out.txt (diff two runs to 
 Formulas render offline from a local MathJax (jupyter-server-mathjax). The run reports, per
 notebook, figures too wide for the notebook column or with text under 8 pt there, and any
 warning or error text a cell wrote (build/gallery/<notebook>.problems.txt); it exits non-zero if
-there is any."""
+there is any. A notebook whose cell fails is rendered up to that cell and the run goes on to the
+next; the failures are listed again at the end, each with its failing cell."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,8 +61,32 @@ def write_cell_seconds(nb, out: Path) -> None:
     out.write_text("".join(f"cell {i:2d}: {s:6.1f} s\n" for s, i in sorted(rows, reverse=True)))
 
 
+def execute(nb: nbformat.NotebookNode, path: Path, **options) -> bool:
+    """Run a notebook in its folder, in place; False when a cell failed (the run stops there)."""
+    client = NotebookClient(
+        nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}, **options
+    )
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError):
+        return False
+    return True
+
+
+def failure(nb: nbformat.NotebookNode) -> str:
+    """'cell N: Error: message' for the first cell with an error output (empty when none has one)."""
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                message = (output.get("evalue") or "").strip().splitlines()
+                return f"cell {i}: {output.get('ename')}: {message[0][:200] if message else ''}"
+    return ""
+
+
 def render(path: Path) -> tuple[float, int, list[str]]:
-    """Execute one notebook in its folder, write its HTML and PNGs; return (seconds, figures, problems)."""
+    """Execute one notebook in its folder, write its HTML and PNGs; return (seconds, figures, problems).
+
+    A notebook that fails is rendered up to the failing cell; the failure is its first problem."""
     nb = nbformat.read(path, as_version=4)
     probe = OUT / f"{path.stem}.figures.jsonl"
     probe.unlink(missing_ok=True)
@@ -71,10 +97,7 @@ def render(path: Path) -> tuple[float, int, list[str]]:
     # `interact` cell raises KeyError in the client and the run hangs), then dropped: the page is read
     # offline, where the widget manager (from a CDN) cannot load, so widgets show the PNG their display
     # carries (vizkit.explorers, the toolbox) or the static figure drawn before them.
-    NotebookClient(
-        nb, timeout=1800, kernel_name="python3", store_widget_state=True,
-        resources={"metadata": {"path": str(path.parent)}},
-    ).execute()  # fmt: skip
+    finished = execute(nb, path, store_widget_state=True)
     nb.metadata.pop("widgets", None)
     seconds = time.perf_counter() - start
     del nb.cells[0]
@@ -100,6 +123,8 @@ def render(path: Path) -> tuple[float, int, list[str]]:
                     shutil.copy(OUT / "png" / name, OUT / "png" / f"{path.stem}_best.png")
     (OUT / f"{path.stem}.out.txt").write_text(printed(nb), encoding="utf-8")
     found = problems(nb, probe)
+    if not finished:  # the error output is among the problems; this line says the run stopped there
+        found.insert(0, f"stopped: {failure(nb) or 'the kernel died or a cell timed out'}")
     (OUT / f"{path.stem}.problems.txt").write_text("\n".join(found) + "\n", encoding="utf-8")
     return seconds, figures, found
 
@@ -207,11 +232,12 @@ def main(names: list[str]) -> int:
     copy_mathjax()
     paths = [ROOT / "notebooks" / n for n in names] if names else sorted((ROOT / "notebooks").glob("*.ipynb"))
     mode = "fast" if os.environ.get("VIZKIT_FAST", "0") not in ("", "0") else "full"
-    flagged = 0
+    flagged, stopped = 0, []
     for path in paths:
         (OUT / "png" / f"{path.stem}_best.png").unlink(missing_ok=True)
         seconds, figures, found = render(path)
         flagged += len(found)
+        stopped += [f"{path.name}: {p[len('stopped: ') :]}" for p in found if p.startswith("stopped: ")]
         print(
             f"{path.name}: {seconds:.0f} s, {figures} figures -> build/gallery/{path.stem}.html", flush=True
         )
@@ -220,6 +246,8 @@ def main(names: list[str]) -> int:
         (OUT / f"{path.stem}.txt").write_text(f"{mode} mode, {seconds:.0f} s, {figures} figures")
     write_index()
     print(f"gallery: {OUT / 'index.html'}" + (f"; {flagged} problem(s) listed above" if flagged else ""))
+    if stopped:
+        print(f"{len(stopped)} notebook(s) stopped at a failing cell:\n  " + "\n  ".join(stopped))
     return 1 if flagged else 0
 
 
