@@ -7,6 +7,7 @@ Run with `make test-browser` (marker `browser`; skipped where Chromium or its dr
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -31,6 +32,14 @@ pytestmark = [
         reason="needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver)",
     ),
 ]
+
+
+def needs(module: str, extra: str = "lab"):
+    """Skip a test, saying why, where a server it starts is not installed (pip install -e ".[test]" alone)."""
+    missing = importlib.util.find_spec(module) is None
+    return pytest.mark.skipif(
+        missing, reason=f"needs {module} (the `{extra}` extra: pip install -e '.[{extra}]')"
+    )
 
 
 def free_port() -> int:
@@ -160,6 +169,7 @@ def click_a_tile(driver, shot: str, r: int = 5) -> None:
     driver.save_screenshot(str(SHOTS / shot))
 
 
+@needs("voila")
 def test_the_toolbox_page_in_voila_answers_a_click_and_a_new_layer(browser, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -222,6 +232,7 @@ def show_cell(driver, text: str, css: str) -> None:
     time.sleep(1.0)  # let the outputs above settle
 
 
+@needs("jupyterlab")
 def test_the_toolbox_and_notebook_12_run_in_jupyterlab_and_answer_a_click_and_a_slider(browser, tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
