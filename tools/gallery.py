@@ -61,13 +61,15 @@ def write_cell_seconds(nb, out: Path) -> None:
     out.write_text("".join(f"cell {i:2d}: {s:6.1f} s\n" for s, i in sorted(rows, reverse=True)))
 
 
-def execute(nb: nbformat.NotebookNode, path: Path, **options) -> bool:
-    """Run a notebook in its folder, in place; False when a cell failed (the run stops there)."""
+def execute(nb: nbformat.NotebookNode, path: Path, env: dict | None = None, **options) -> bool:
+    """Run a notebook in its folder, in place; False when a cell failed (the run stops there).
+
+    env: the kernel's whole environment (default: this process's)."""
     client = NotebookClient(
         nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}, **options
     )
     try:
-        client.execute()
+        client.execute(**({"env": env} if env is not None else {}))
     except (CellExecutionError, CellTimeoutError, DeadKernelError):
         return False
     return True

@@ -33,13 +33,13 @@ def run_one(path: Path, seed: int, threads: int) -> dict:
     """Execute one notebook under one setting; return its outcome and the margins it recorded."""
     margins = OUT / f"{path.stem}.seed{seed}.threads{threads}.jsonl"
     margins.unlink(missing_ok=True)
-    os.environ.update(
-        VIZKIT_FAST="1", VIZKIT_OFFLINE="1", MPLBACKEND="Agg", VIZKIT_SEED=str(seed),
+    env = dict(
+        os.environ, VIZKIT_FAST="1", VIZKIT_OFFLINE="1", MPLBACKEND="Agg", VIZKIT_SEED=str(seed),
         VIZKIT_THREADS=str(threads), OMP_NUM_THREADS=str(threads), VIZKIT_MARGINS=str(margins),
     )  # fmt: skip
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    finished = execute(nb, path)
+    finished = execute(nb, path, env=env)
     rows = [json.loads(line) for line in margins.read_text().splitlines()] if margins.exists() else []
     return {
         "notebook": path.name, "seed": seed, "threads": threads, "seconds": time.perf_counter() - start,
@@ -67,14 +67,33 @@ def report(results: list[dict]) -> str:
         checks = len({m["what"] for m, _ in rows})
         slowest = max(r["seconds"] for r in runs)
         lines.append(f"| {name} | {passed}/{len(runs)} | {slowest:.0f} | {checks} | {smallest} | {where} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *every_check(results)]) + "\n"
+
+
+def every_check(results: list[dict]) -> list[str]:
+    """Markdown: each check over all runs (values seen, smallest margin), thinnest relative margin first."""
+    seen: dict = {}
+    for r in results:
+        for m in r["margins"]:
+            seen.setdefault((r["notebook"], m["what"]), []).append(m)
+    rows = sorted(seen.items(), key=lambda kv: min(m["relative"] for m in kv[1]))
+    lines = ["## Every check, thinnest margin first", "",
+             "| notebook | check | runs | values | bound | smallest margin (relative) |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for (name, what), ms in rows:
+        worst = min(ms, key=lambda m: m["relative"])
+        values = f"{min(m['value'] for m in ms):.4g} to {max(m['value'] for m in ms):.4g}"
+        lines.append(f"| {name[:2]} | {what} | {len(ms)} | {values} | {worst['op']} {worst['bound']:.4g} | "
+                     f"{worst['margin']:+.3g} ({worst['relative']:+.0%}) |")  # fmt: skip
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("notebooks", nargs="*", help="names or prefixes under notebooks/, e.g. 09 (default: all)")
+    parser.add_argument(
+        "notebooks", nargs="*", help="names or prefixes under notebooks/, e.g. 09 (default: all)"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     every = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -1,0 +1,57 @@
+"""The gallery and the seed sweep go on past a failing notebook and say which cell failed."""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tool(name: str):
+    """Load a script of tools/ as a module (tools/ is not a package)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"vizkit_tools_{name}", ROOT / "tools" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+
+
+def notebook(tmp_path: Path, *sources: str) -> Path:
+    path = tmp_path / "99_try.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+    return path
+
+
+def test_a_failing_cell_is_named_and_the_run_reports_it(tmp_path):
+    gallery = tool("gallery")
+    path = notebook(tmp_path, "x = 1", "raise ValueError('the claim does not hold')", "x = 2")
+    nb = nbformat.read(path, as_version=4)
+    assert gallery.execute(nb, path) is False
+    assert gallery.failure(nb) == "cell 1: ValueError: the claim does not hold"
+    assert not nb.cells[2].get("outputs") and gallery.failure(nbformat.v4.new_notebook()) == ""
+
+
+def test_the_sweep_reports_failures_and_the_smallest_margin(tmp_path, monkeypatch):
+    monkeypatch.delenv("VIZKIT_SEED", raising=False)
+    sweep = tool("sweep")
+    monkeypatch.setattr(sweep, "OUT", tmp_path)
+    path = notebook(
+        tmp_path, "import vizkit, os\nvizkit.expect('seeded', int(os.environ['VIZKIT_SEED']), below=2)"
+    )
+    results = [sweep.run_one(path, seed, 1) for seed in (0, 1, 2)]
+    assert [r["failure"] for r in results[:2]] == ["", ""]
+    assert results[2]["failure"].startswith("cell 0: AssertionError: seeded: 2 < 2, margin +0")
+    assert [len(r["margins"]) for r in results] == [1, 1, 1]
+    text = sweep.report(results)
+    assert "1 failing run(s) of 3:" in text and "- 99_try.ipynb seed 2, 1 thread(s): cell 0:" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 99_try"))
+    assert "| 2/3 |" in row and "seeded: 2 < 2" in row  # the smallest margin over the runs: seed 2's
+    assert json.loads((tmp_path / "99_try.seed1.threads1.jsonl").read_text())["margin"] == 1
+    assert "VIZKIT_SEED" not in os.environ  # the settings go to the kernel, not to this process
