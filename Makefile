@@ -60,7 +60,7 @@ test: install
 SEEDS   ?= 1 2 3
 THREADS ?= 1 2
 test-seeds: install
-	$(BIN)/python tools/sweep.py --seeds $(SEEDS) --threads $(THREADS) $(NOTEBOOKS)
+	$(BIN)/python tools/sweep.py $(NOTEBOOKS) --seeds $(SEEDS) --threads $(THREADS)
 
 ## A real browser (headless Chromium; Debian: apt-get install chromium chromium-driver) clicks the
 ## toolbox served by Voila and runs notebook 12 in JupyterLab; screenshots in build/screenshots/.

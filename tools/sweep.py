@@ -1,6 +1,6 @@
 """The seed sweep (`make test-seeds`): every notebook in fast mode at several run seeds and thread counts.
 
-Usage: python tools/sweep.py [--seeds 1 2 3] [--threads 1 2] [NOTEBOOK ...]
+Usage: python tools/sweep.py [NOTEBOOK ...] [--seeds 1 2 3] [--threads 1 2]   (notebooks first: the options take lists)
 
 Each notebook runs top to bottom (nbclient) once per (VIZKIT_SEED, torch threads): the notebooks
 draw every seeded picture and noise from `vizkit.seed(k)`, so a run seed moves all of them. Every
