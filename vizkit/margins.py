@@ -49,7 +49,7 @@ def expect(
         v, b = np.broadcast_arrays(np.asarray(value, float), np.asarray(bound, float))
         margins = sign * (b - v)
         worst = np.unravel_index(int(np.argmin(margins)), margins.shape) if margins.ndim else ()
-        margin = float(margins[worst])
+        margin = float(margins[worst]) + 0.0  # no "-0"
         ok = margin > 0 if strict else margin >= 0
         at = f" (worst of {v.size}, at {tuple(int(i) for i in worst)})" if v.size > 1 else ""
         line = f"{what}: {v[worst]:.4g} {symbol} {b[worst]:.4g}{at}, margin {margin:+.3g}"
