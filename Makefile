@@ -55,8 +55,8 @@ test: install
 
 ## The seed sweep: every notebook in fast mode at VIZKIT_SEED=1, 2, 3 and at 1 and 2 torch threads; lists
 ## every check that fails under any of them and each notebook's smallest margin (build/sweep/report.md).
-## Not part of CI (about 40 minutes on 2 cores: see the ledger); run it before resolving an issue
-## that adds a notebook check. SEEDS="4 5" THREADS=1 NOTEBOOKS="09_fooling_images.ipynb" narrow it.
+## Not part of CI (about 23 minutes on 2 cores: see the ledger); run it before resolving an issue
+## that adds a notebook check. SEEDS="4 5" THREADS=1 NOTEBOOKS="09 11" (names or prefixes) narrow it.
 SEEDS   ?= 1 2 3
 THREADS ?= 1 2
 test-seeds: install

@@ -33,7 +33,7 @@ def test_a_failing_cell_is_named_and_the_run_reports_it(tmp_path):
     gallery = tool("gallery")
     path = notebook(tmp_path, "x = 1", "raise ValueError('the claim does not hold')", "x = 2")
     nb = nbformat.read(path, as_version=4)
-    assert gallery.execute(nb, path) is False
+    assert gallery.execute(nb, path) == "cell 1: ValueError: the claim does not hold"
     assert gallery.failure(nb) == "cell 1: ValueError: the claim does not hold"
     assert not nb.cells[2].get("outputs") and gallery.failure(nbformat.v4.new_notebook()) == ""
 

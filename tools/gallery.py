@@ -61,8 +61,8 @@ def write_cell_seconds(nb, out: Path) -> None:
     out.write_text("".join(f"cell {i:2d}: {s:6.1f} s\n" for s, i in sorted(rows, reverse=True)))
 
 
-def execute(nb: nbformat.NotebookNode, path: Path, env: dict | None = None, **options) -> bool:
-    """Run a notebook in its folder, in place; False when a cell failed (the run stops there).
+def execute(nb: nbformat.NotebookNode, path: Path, env: dict | None = None, **options) -> str:
+    """Run a notebook in its folder, in place; '' when every cell ran, else what stopped it (see failure).
 
     env: the kernel's whole environment (default: this process's)."""
     client = NotebookClient(
@@ -71,8 +71,8 @@ def execute(nb: nbformat.NotebookNode, path: Path, env: dict | None = None, **op
     try:
         client.execute(**({"env": env} if env is not None else {}))
     except (CellExecutionError, CellTimeoutError, DeadKernelError):
-        return False
-    return True
+        return failure(nb) or "the kernel died or a cell timed out"
+    return ""
 
 
 def failure(nb: nbformat.NotebookNode) -> str:
@@ -99,7 +99,7 @@ def render(path: Path) -> tuple[float, int, list[str]]:
     # `interact` cell raises KeyError in the client and the run hangs), then dropped: the page is read
     # offline, where the widget manager (from a CDN) cannot load, so widgets show the PNG their display
     # carries (vizkit.explorers, the toolbox) or the static figure drawn before them.
-    finished = execute(nb, path, store_widget_state=True)
+    stopped = execute(nb, path, store_widget_state=True)
     nb.metadata.pop("widgets", None)
     seconds = time.perf_counter() - start
     del nb.cells[0]
@@ -125,8 +125,8 @@ def render(path: Path) -> tuple[float, int, list[str]]:
                     shutil.copy(OUT / "png" / name, OUT / "png" / f"{path.stem}_best.png")
     (OUT / f"{path.stem}.out.txt").write_text(printed(nb), encoding="utf-8")
     found = problems(nb, probe)
-    if not finished:  # the error output is among the problems; this line says the run stopped there
-        found.insert(0, f"stopped: {failure(nb) or 'the kernel died or a cell timed out'}")
+    if stopped:  # the error output is among the problems; this line says the run stopped there
+        found.insert(0, f"stopped: {stopped}")
     (OUT / f"{path.stem}.problems.txt").write_text("\n".join(found) + "\n", encoding="utf-8")
     return seconds, figures, found
 
