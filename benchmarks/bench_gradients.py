@@ -56,7 +56,7 @@ def main() -> list[tuple[str, str, float]]:
             (
                 task,
                 "vizkit.grad_cam (blocks.6)",
-                timed(lambda: vizkit.grad_cam(model, x, targets, "blocks.6")),
+                timed(lambda: vizkit.grad_cam(model, x, targets, layer="blocks.6")),
             ),
             (
                 task,

@@ -58,21 +58,21 @@ def main() -> list[tuple[str, str, float]]:
             (
                 task,
                 "vizkit.grad_cam (layer4)",
-                timed(lambda: vizkit.grad_cam(net, x, t, "layer4", upsample=True)),
+                timed(lambda: vizkit.grad_cam(net, x, t, layer="layer4", upsample=True)),
             ),
             (task, "pytorch-grad-cam GradCAM", timed(lambda: peer_cam(GradCAM))),
             (
                 task,
                 "vizkit.grad_cam_plus_plus",
-                timed(lambda: vizkit.grad_cam_plus_plus(net, x, t, "layer4", True)),
+                timed(lambda: vizkit.grad_cam_plus_plus(net, x, t, layer="layer4", upsample=True)),
             ),
             (task, "pytorch-grad-cam GradCAMPlusPlus", timed(lambda: peer_cam(GradCAMPlusPlus))),
-            (task, "vizkit.layer_cam", timed(lambda: vizkit.layer_cam(net, x, t, "layer4", True))),
+            (task, "vizkit.layer_cam", timed(lambda: vizkit.layer_cam(net, x, t, layer="layer4", upsample=True))),
             (task, "pytorch-grad-cam LayerCAM", timed(lambda: peer_cam(LayerCAM))),
             (
                 task,
                 "vizkit.score_cam (batch 32)",
-                timed(lambda: vizkit.score_cam(net, x, t, "layer4", True), 1),
+                timed(lambda: vizkit.score_cam(net, x, t, layer="layer4", upsample=True), 1),
             ),
             (task, "pytorch-grad-cam ScoreCAM (batch 32)", timed(lambda: peer_cam(ScoreCAM, 32), 1)),
         ]

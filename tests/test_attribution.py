@@ -52,23 +52,23 @@ def gap_net():
 def test_cam_equals_grad_cam_on_a_gap_head():
     """For y = w . mean(A), dy/dA_k = w_k / (h w): Grad-CAM = ReLU(CAM) / (h w)."""
     net, x = gap_net(), torch.randn(2, 3, 6, 5)
-    cam, gcam = A.cam(net, x, target=3), A.grad_cam(net, x, target=3, layer="1")
+    cam, gcam = vizkit.cam(net, x, target=3), vizkit.grad_cam(net, x, target=3, layer="1")
     assert cam.shape == gcam.shape == (2, 6, 5)
     assert np.allclose(np.maximum(cam, 0) / 30, gcam, atol=1e-6)
-    assert A.cam(net, x, 3, upsample=True).shape == (2, 6, 5)
+    assert vizkit.cam(net, x, 3, upsample=True).shape == (2, 6, 5)
 
 
 def test_cam_equals_grad_cam_on_the_offline_model(model):
     x = model.preprocess(vizkit.data.photo("chelsea"))
-    cam, gcam = A.cam(model, x), A.grad_cam(model, x, layer="bn2")
+    cam, gcam = vizkit.cam(model, x), vizkit.grad_cam(model, x, layer="bn2")
     assert np.allclose(np.maximum(cam, 0) / cam.size, gcam, atol=1e-5)
-    assert A.grad_cam(model, x, layer="blocks.3", upsample=True).shape == (1, 224, 224)
+    assert vizkit.grad_cam(model, x, layer="blocks.3", upsample=True).shape == (1, 224, 224)
 
 
 def test_cam_needs_a_gap_head():
     net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
     with pytest.raises(ValueError, match="grad_cam"):
-        A.cam(net, torch.randn(1, 3, 6, 6))
+        vizkit.cam(net, torch.randn(1, 3, 6, 6))
 
 
 def test_guided_backprop_blocks_negative_gradients():
@@ -101,8 +101,8 @@ def test_guided_backprop_for_an_intermediate_unit(model):
 
 def test_guided_grad_cam_is_the_product(model):
     x = model.preprocess(vizkit.data.photo("coffee"))
-    ggc = A.guided_grad_cam(model, x, target=967, layer="blocks.5")
-    expected = A.guided_backprop(model, x, 967) * A.grad_cam(model, x, 967, "blocks.5", upsample=True)[None]
+    ggc = vizkit.guided_grad_cam(model, x, target=967, layer="blocks.5")
+    expected = A.guided_backprop(model, x, 967) * vizkit.grad_cam(model, x, 967, layer="blocks.5", upsample=True)[None]
     assert np.allclose(ggc, expected, atol=1e-6)
 
 
@@ -112,7 +112,7 @@ def test_methods_restore_the_model_when_they_raise(model):
     with pytest.raises(KeyError, match="closest|Closest"):
         A.guided_backprop(model, x, target=0, layer="blocks.9")
     with pytest.raises(KeyError):
-        A.grad_cam(model, x, 0, layer="bloks.5")
+        vizkit.grad_cam(model, x, 0, layer="bloks.5")
     assert count_hooks(model) == 0 and not any(isinstance(m, RuleReLU) for m in model.net.modules())
     assert all(acts[n] is m for n, m in model.net.named_modules())
     assert all(p.requires_grad and p.grad is None for p in model.net.parameters())
@@ -162,12 +162,19 @@ def test_deletion_curve_known_answer():
     assert a.mean() < b.mean() and b[1] == b[0] and b[2] == b[0]
 
 
-def test_a_callable_target_scores_gradients_and_is_refused_where_a_class_is_needed():
+def test_a_callable_target_is_differentiated_scored_or_refused_where_a_class_is_needed():
     """A callable of the logits (as pytorch-grad-cam's targets) gives the same gradient as its class;
-    methods that read class probabilities refuse it and say why."""
+    perturbation methods score it, so probability_of(c) gives what class c gives; CAM (one class's
+    weights) and transform_robustness (the top class) refuse it and say why."""
     net, x = gap_net(), torch.randn(2, 3, 6, 5)
     by_class = A.saliency(net, x, 3)
     by_callable = A.saliency(net, x, lambda logits: logits[:, 3])
     assert np.allclose(by_class, by_callable)
+    by_class = A.occlusion(net, x, 3, size=2, stride=2)
+    assert np.array_equal(by_class, A.occlusion(net, x, vizkit.probability_of(3), size=2, stride=2))
+    logit = A.occlusion(net, x, lambda logits: logits[:, 3], size=2, stride=2)
+    assert not np.allclose(logit, by_class) and logit.shape == by_class.shape
+    with pytest.raises(TypeError, match="one class's classifier weights"):
+        vizkit.cam(net, x, lambda logits: logits[:, 3])
     with pytest.raises(TypeError, match="needs a class"):
-        A.occlusion(net, x, lambda logits: logits[:, 3], size=2, stride=2)
+        vizkit.metrics.transform_robustness(net, x, lambda logits: logits[:, 3], n=2)

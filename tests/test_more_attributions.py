@@ -80,8 +80,8 @@ def test_integrated_gradients_chunks_change_nothing():
 
 def test_layercam_is_gradcam_where_every_gradient_is_one_positive_constant():
     net, x = GapHead(positive=True), x_batch(size=10)
-    a = vizkit.layer_cam(net, x, 1, "features")
-    b = vizkit.grad_cam(net, x, 1, "features")
+    a = vizkit.layer_cam(net, x, 1, layer="features")
+    b = vizkit.grad_cam(net, x, 1, layer="features")
     assert a.shape == (2, 10, 10) and np.allclose(a, b, atol=1e-6)
 
 
@@ -90,7 +90,7 @@ def test_score_cam_of_one_channel_is_that_channel():
     with torch.no_grad():
         a = net.features(x)[:, 0]
     for weight in ("logit", "probability"):
-        out = vizkit.score_cam(net, x, 0, "features", weight=weight)
+        out = vizkit.score_cam(net, x, 0, layer="features", weight=weight)
         scale = 1.0 if weight == "logit" else None  # softmax over one channel is 1
         if scale is not None:
             assert np.allclose(out, a.numpy(), atol=1e-6)
@@ -102,8 +102,8 @@ def test_score_cam_of_one_channel_is_that_channel():
 
 def test_grad_cam_plus_plus_needs_a_layer_with_a_grid():
     with pytest.raises(ValueError, match="no spatial grid"):
-        vizkit.grad_cam_plus_plus(GapHead(), x_batch(), 0, "fc")
-    with pytest.raises(ValueError, match="layer="):
+        vizkit.grad_cam_plus_plus(GapHead(), x_batch(), 0, layer="fc")
+    with pytest.raises(TypeError, match="required keyword-only argument: 'layer'"):
         vizkit.layer_cam(GapHead(), x_batch(), 0)
 
 
@@ -178,7 +178,7 @@ def test_cams_agree_with_pytorch_grad_cam(resnet, photos, method):
     }
     with peer[method](model=resnet, target_layers=[resnet.layer4]) as cam:
         theirs = cam(input_tensor=photos, targets=[ClassifierOutputTarget(3), ClassifierOutputTarget(7)])
-    ours = getattr(vizkit, method)(resnet, photos, [3, 7], "layer4", upsample=True)
+    ours = getattr(vizkit, method)(resnet, photos, [3, 7], layer=resnet.layer4, upsample=True)
     lo, hi = ours.min((1, 2), keepdims=True), ours.max((1, 2), keepdims=True)
     ours = (ours - lo) / (hi - lo + 1e-7)  # pytorch-grad-cam min-max scales each map
     assert np.abs(ours - theirs).max() < 2e-3, np.abs(ours - theirs).max()

@@ -43,7 +43,7 @@ def test_the_cam_family_runs_on_a_small_cnn_at_its_layer():
     net = small_cnns.load("true")
     x = small_cnns.to_input(small_cnns.composites(2, seed=5)[0])
     assert vizkit.cam(net, x, [0, 1]).shape == (2, 8, 8)
-    assert vizkit.grad_cam(net, x, [0, 1], small_cnns.LAYER).shape == (2, 8, 8)
+    assert vizkit.grad_cam(net, x, [0, 1], layer=small_cnns.LAYER).shape == (2, 8, 8)
 
 
 def test_unknown_kind_names_the_kinds():

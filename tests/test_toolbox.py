@@ -108,7 +108,7 @@ def test_overlapping_requests_give_the_sequential_answers_and_restore_the_model(
             f"probe {c}",
             lambda _: (
                 vizkit.guided_backprop(model, x, target=c, layer="blocks.3"),
-                vizkit.grad_cam(model, x, c, "blocks.6"),
+                vizkit.grad_cam(model, x, c, layer="blocks.6"),
             ),
         )
         with lock:
@@ -125,7 +125,7 @@ def test_overlapping_requests_give_the_sequential_answers_and_restore_the_model(
     for c, job in jobs:
         assert job.error is None
         assert np.allclose(job.result[0], vizkit.guided_backprop(model, x, target=c, layer="blocks.3"))
-        assert np.allclose(job.result[1], vizkit.grad_cam(model, x, c, "blocks.6"))
+        assert np.allclose(job.result[1], vizkit.grad_cam(model, x, c, layer="blocks.6"))
     assert count_hooks(model) == 0 and same_state(before, state(model.net))
     assert app.layer == "blocks.2"
 

@@ -23,27 +23,18 @@ from . import (
 )
 from .activations import dissect, features, layer_output, nearest_neighbours, receptive_field, top_patches
 from .attacks import fgsm, fooling_image
-from .attribution import (
-    backprop,
-    cam,
-    deconvnet,
-    grad_cam,
-    guided_backprop,
-    guided_grad_cam,
-    input_gradient,
-    occlusion,
-    saliency,
-)
-from .cams import grad_cam_plus_plus, layer_cam, score_cam
+from .attribution import backprop, deconvnet, guided_backprop, input_gradient, occlusion, saliency, smooth
+from .cams import cam, grad_cam, grad_cam_plus_plus, guided_grad_cam, layer_cam, score_cam
 from .classvis import class_visualization
 from .dreams import deepdream
 from .fast_style import TransformerNet, fast_style_names, stylize, train_fast_style
 from .gradients import gradient_x_input, integrated_gradients
 from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
-from .inputs import to_image, to_input
+from .inputs import Targets, probability_of, to_image, to_input
 from .layers import check_batch, get_layer, layer_names
 from .margins import expect
+from .methods import METHODS, Method
 from .models import CLASSIC_MODELS, MODEL_NAMES, Model, WeightsUnavailable, load_model
 from .optvis import ascent
 from .rise import rise

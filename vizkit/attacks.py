@@ -3,12 +3,10 @@ gradient sign method (Goodfellow et al. 2014) with its iterative form, built on 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from .hooks import frozen
-from .inputs import Target, class_index, fixed_targets, stats
+from .inputs import Targets, class_index, fixed_targets, stats
 from .layers import ModelLike, on_model_device
 from .optvis import ascent, clamp_pixels, class_score, eps_ball, log_probability
 
@@ -16,7 +14,7 @@ from .optvis import ascent, clamp_pixels, class_score, eps_ball, log_probability
 def fooling_image(
     model: ModelLike,
     x: torch.Tensor,
-    target: Target,
+    target: Targets,
     lr: float = 1.0,
     max_steps: int = 100,
     min_prob: float = 0.5,
@@ -54,7 +52,7 @@ def fooling_image(
 def fgsm(
     model: ModelLike,
     x: torch.Tensor,
-    target: Target | Sequence[Target] | None,
+    target: Targets,
     eps: float,
     targeted: bool = False,
     steps: int = 1,

@@ -1,32 +1,32 @@
-"""Which pixels a decision rests on. Every method takes (model, x, target, ...) like captum's.
+"""Which pixels a decision rests on: occlusion, gradients (saliency, SmoothGrad as `smooth`, and the
+three ReLU rules: backprop, deconvnet, guided backprop). The CAM family is in cams.py.
 
-x: an Nx3xHxW batch in the model's input space (moved to the model's device); target: a class
-(index or name) for every image, one per image, or None (each image's top class). A map to look at
-comes back as a NumPy array with the batch axis, (N, ...) for N = 1 too; input_gradient, a building
-block in the model's input space, comes back as a tensor shaped like x."""
+Every method is (model, x, target=None, *, ...) like captum's, listed in methods.METHODS: x is an
+Nx3xHxW batch in the model's input space (moved to the model's device); target is one of
+inputs.Targets. A map comes back as a NumPy array with the batch axis, (N, ...) for N = 1 too;
+input_gradient, a building block in the model's input space, comes back as a tensor shaped like x."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from . import settings
 from .hooks import LayerRef, frozen, record, relu_rule
 from .inputs import (
-    Target,
     Targets,
-    class_probabilities,
     fixed_targets,
-    last_linear,
-    resolve_targets,
+    in_batches,
+    perturbation_targets,
+    scores_of,
     spatial,
     summed_class_score,
 )
-from .layers import ModelLike, as_net, on_model_device
+from .layers import ModelLike, on_model_device, resolve_name
+
+__all__ = ["backprop", "deconvnet", "guided_backprop", "input_gradient", "occlusion", "saliency", "smooth"]
 
 
 @torch.no_grad()
@@ -34,6 +34,7 @@ def occlusion(
     model: ModelLike,
     x: torch.Tensor,
     target: Targets = None,
+    *,
     size: int = 32,
     stride: int = 16,
     baseline: float | torch.Tensor = 0.0,
@@ -41,18 +42,19 @@ def occlusion(
 ) -> np.ndarray:
     """Probability of the target with a size x size square occluded at each position (Zeiler & Fergus 2013).
 
-    x: Nx3xHxW normalised; target: a class, one per image, or None (each image's top class).
-    baseline: what replaces the occluded pixels, in the model's input space: a number (0.0 is
+    x: Nx3xHxW normalised; target: a class, one per image, or None (each image's top class): P(class)
+    of the occluded copies; a callable target is scored on them instead. baseline: what replaces the occluded pixels, in the model's input space: a number (0.0 is
     mid-grey for the offline model's (x - 0.5) / 0.5 input, the mean image for a mean-centred one)
     or a tensor shaped like x (a blurred copy, say). Windows lie fully inside the image, `stride`
     apart; each image's occluded copies are evaluated batch_size at a time.
-    Returns (N, rows, cols) probabilities.
+    Returns (N, rows, cols) probabilities (high = the square did not matter; methods.METHODS turns
+    them into p0 - P).
     """
     x = on_model_device(model, x)
     n, _, h, w = x.shape
     if not 0 < size <= min(h, w) or stride < 1:
         raise ValueError(f"need 0 < size <= {min(h, w)} and stride >= 1, got size={size}, stride={stride}")
-    classes = fixed_targets(model, x, target)
+    scores = perturbation_targets(model, x, target)
     baseline = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
     tops = torch.arange(0, h - size + 1, stride, device=x.device)
     lefts = torch.arange(0, w - size + 1, stride, device=x.device)
@@ -67,18 +69,16 @@ def occlusion(
                 cols = (xs >= chunk[:, 1:]) & (xs < chunk[:, 1:] + size)  # (B, W)
                 mask = (rows[:, :, None] & cols[:, None, :])[:, None].to(x.dtype)  # (B, 1, H, W)
                 occluded = x[i : i + 1] * (1 - mask) + baseline[i : i + 1] * mask
-                probs.append(class_probabilities(net, occluded, classes[i], batch_size))
+                probs.append(scores_of(net, occluded, scores[i], batch_size))
             grids.append(torch.cat(probs).view(len(tops), len(lefts)))
     return torch.stack(grids).cpu().numpy()
 
 
-def input_gradient(
-    model: ModelLike, x: torch.Tensor, target: Target | Sequence[Target] | None = None
-) -> torch.Tensor:
+def input_gradient(model: ModelLike, x: torch.Tensor, target: Targets = None) -> torch.Tensor:
     """d(unnormalised class score)/d(input), one forward and one backward for the whole batch.
 
-    x: Nx3xHxW normalised; target: a class (index or name), one per image, or None (top class).
-    Returns a tensor shaped like x. The model's flags and modes are restored afterwards.
+    x: Nx3xHxW normalised; target: inputs.Targets. Returns a tensor shaped like x. The model's flags
+    and modes are restored afterwards.
     """
     x = on_model_device(model, x).detach().clone().requires_grad_(True)
     with frozen(model) as net:
@@ -86,40 +86,82 @@ def input_gradient(
     return x.grad
 
 
+def _abs_gradient(model: ModelLike, x: torch.Tensor, target: Targets = None) -> np.ndarray:
+    return input_gradient(model, x, target).abs().amax(1).cpu().numpy()
+
+
 def saliency(
     model: ModelLike,
     x: torch.Tensor,
-    target: Target | Sequence[Target] | None = None,
+    target: Targets = None,
+    *,
     smooth: int = 0,
     noise: float = 0.15,
     seed: int = 0,
+    batch_size: int = 32,
 ) -> np.ndarray:
     """Saliency map (Simonyan et al. 2013): |gradient of the class score|, max over colour channels.
 
-    smooth=n averages the maps of n noisy copies (SmoothGrad, Smilkov et al. 2017) with noise of
-    std `noise` x (max - min of x). Returns (N, H, W).
+    smooth=n averages the maps of n noisy copies (SmoothGrad, Smilkov et al. 2017, as vizkit.smooth)
+    with noise of std `noise` x (max - min of each image). batch_size images per forward and backward.
+    Returns (N, H, W).
     """
-    x = on_model_device(model, x)
-    if smooth <= 0:
-        return input_gradient(model, x, target).abs().amax(1).cpu().numpy()
-    if target is None:  # fix the class of the clean image, not of each noisy copy
-        target = fixed_targets(model, x, target)
-    gen = torch.Generator(device="cpu").manual_seed(settings.seed(seed))
-    sigma = noise * (x.max() - x.min()).item()
-    total = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
-    for _ in range(smooth):
-        noisy = x + sigma * torch.randn(x.shape, generator=gen).to(x.device)
-        total += input_gradient(model, noisy, target).abs().amax(1)
-    return (total / smooth).cpu().numpy()
+    method = _abs_gradient if smooth <= 0 else _smoothed(_abs_gradient, smooth, noise, seed)
+    return in_batches(lambda xb, tb: method(model, xb, tb), on_model_device(model, x), target, batch_size)
+
+
+def smooth(method: Callable, n: int = 16, noise: float = 0.15) -> Callable:
+    """SmoothGrad for any method (captum's NoiseTunnel): the mean of its maps of n noisy copies of x.
+
+    The noise has std `noise` x (max - min) of each image; the n noise patterns come from the seed
+    and are the same for every image, so a batch gives what its images give one by one. A class
+    target None becomes each clean image's top class. Returns method(model, x, target=None, *, seed=0,
+    batch_size=32, **options) -> the method's result shape.
+    """
+
+    def smoothed(
+        model: ModelLike,
+        x: torch.Tensor,
+        target: Targets = None,
+        *,
+        seed: int = 0,
+        batch_size: int = 32,
+        **options,
+    ) -> np.ndarray:
+        run = _smoothed(lambda m, xb, tb: method(m, xb, tb, **options), n, noise, seed)
+        return in_batches(lambda xb, tb: run(model, xb, tb), on_model_device(model, x), target, batch_size)
+
+    smoothed.__name__ = f"smooth({getattr(method, '__name__', 'method')})"
+    return smoothed
+
+
+def _smoothed(method: Callable, n: int, noise: float, seed: int) -> Callable:
+    """method averaged over n noisy copies (one noise pattern per copy, shared by all images)."""
+    if n < 1:
+        raise ValueError(f"SmoothGrad needs at least one noisy copy, got n={n}")
+
+    def run(model: ModelLike, x: torch.Tensor, target: Targets) -> np.ndarray:
+        if not callable(target):  # fix the class of the clean image, not of each noisy copy
+            target = fixed_targets(model, x, target)
+        gen = torch.Generator(device="cpu").manual_seed(settings.seed(seed))
+        sigma = noise * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, 1, 1, 1)
+        total = 0
+        for _ in range(n):
+            eps = torch.randn(x.shape[1:], generator=gen).to(x.device)
+            total = total + np.asarray(method(model, x + sigma * eps, target))
+        return total / n
+
+    return run
 
 
 def _objective(model: ModelLike, net, x, target, layer, unit):
     """The scalar to differentiate: a class score, or a channel (or one unit) of an intermediate layer."""
     if layer is None:
         return summed_class_score(model, net(x), target)
-    with record(net, layer) as rec:
+    name = resolve_name(net, layer)
+    with record(net, name) as rec:
         net(x)
-    act = spatial(rec[layer], layer)
+    act = spatial(rec[name], name)
     channel = (
         act.mean((2, 3)).argmax(1)
         if target is None
@@ -131,31 +173,38 @@ def _objective(model: ModelLike, net, x, target, layer, unit):
     return maps[:, unit[0], unit[1]].sum()
 
 
-def _rule_gradient(rule: str, model: ModelLike, x, target, layer, unit) -> np.ndarray:
-    x = on_model_device(model, x).detach().clone().requires_grad_(True)
-    with frozen(model) as net, relu_rule(net, rule):
-        _objective(model, net, x, target, layer, unit).backward()
-    return x.grad.cpu().numpy()
+def _rule_gradient(rule: str, model: ModelLike, x, target, layer, unit, batch_size: int) -> np.ndarray:
+    def one_chunk(xb: torch.Tensor, tb: Targets) -> np.ndarray:
+        xb = xb.detach().clone().requires_grad_(True)
+        with frozen(model) as net, relu_rule(net, rule):
+            _objective(model, net, xb, tb, layer, unit).backward()
+        return xb.grad.cpu().numpy()
+
+    return in_batches(one_chunk, on_model_device(model, x), target, batch_size)
 
 
 def backprop(
     model: ModelLike,
     x: torch.Tensor,
     target: Targets = None,
+    *,
     layer: LayerRef | None = None,
     unit: tuple[int, int] | None = None,
+    batch_size: int = 32,
 ) -> np.ndarray:
     """The plain gradient of a class score or of one unit, with the same arguments and result as
     guided_backprop (so the three rules can be compared side by side)."""
-    return _rule_gradient("vanilla", model, x, target, layer, unit)
+    return _rule_gradient("vanilla", model, x, target, layer, unit, batch_size)
 
 
 def guided_backprop(
     model: ModelLike,
     x: torch.Tensor,
     target: Targets = None,
+    *,
     layer: LayerRef | None = None,
     unit: tuple[int, int] | None = None,
+    batch_size: int = 32,
 ) -> np.ndarray:
     """Guided backpropagation (Springenberg et al. 2014): only positive gradients pass a ReLU, and
     only where its input was positive.
@@ -164,83 +213,18 @@ def guided_backprop(
     (None: the most active channel) at grid position unit=(row, col) (None: its strongest unit).
     Returns the input-shaped gradient, (N, 3, H, W).
     """
-    return _rule_gradient("guided", model, x, target, layer, unit)
+    return _rule_gradient("guided", model, x, target, layer, unit, batch_size)
 
 
 def deconvnet(
     model: ModelLike,
     x: torch.Tensor,
     target: Targets = None,
+    *,
     layer: LayerRef | None = None,
     unit: tuple[int, int] | None = None,
+    batch_size: int = 32,
 ) -> np.ndarray:
     """The deconvnet of Zeiler & Fergus 2013: a ReLU passes the positive part of the gradient, whatever
     its forward input. Same arguments and result as guided_backprop."""
-    return _rule_gradient("deconvnet", model, x, target, layer, unit)
-
-
-def _gap_head(net: nn.Module) -> tuple[nn.Module, nn.Linear]:
-    """The global average pool and the linear layer after it, or a clear error."""
-    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))]
-    why = "CAM (a global-average-pool + linear head, as in ResNet or EfficientNet; else use grad_cam)"
-    head = last_linear(net, why)
-    if not pools:
-        raise ValueError(f"{why} needs a global average pool; this model has none")
-    return pools[-1], head
-
-
-def cam(model: ModelLike, x: torch.Tensor, target: Targets = None, upsample: bool = False) -> np.ndarray:
-    """Class activation map (Zhou et al. 2016): the last conv features weighted by the target's
-    classifier weights, sum_k w[target, k] A_k. Needs a GAP + linear head.
-
-    Returns (N, h, w) at the features' resolution, or (N, H, W) (the input's) with upsample=True
-    (bilinear).
-    """
-    x = on_model_device(model, x)
-    net = as_net(model)
-    pool, head = _gap_head(net)
-    box = {}
-    handle = pool.register_forward_pre_hook(lambda mod, args: box.__setitem__("a", args[0]))
-    try:
-        with frozen(net), torch.no_grad():
-            logits = net(x)
-    finally:
-        handle.remove()
-    t = resolve_targets(model, target, logits)
-    maps = torch.einsum("nk,nkhw->nhw", head.weight.detach()[t], box["a"].float())
-    return _finish(maps, x, upsample)
-
-
-def grad_cam(
-    model: ModelLike, x: torch.Tensor, target: Targets = None, layer: LayerRef = None, upsample: bool = False
-) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k alpha_k A_k), alpha_k = mean gradient of the class
-    score over channel k of `layer`. One forward and one backward for the whole batch.
-
-    Returns (N, h, w) at the layer's resolution, or (N, H, W) with upsample=True.
-    """
-    if layer is None:
-        raise ValueError("grad_cam needs layer= (a conv layer name; see model.layers())")
-    x = on_model_device(model, x)
-    with frozen(model) as net, record(net, layer, grads=True) as rec:
-        summed_class_score(model, net(x.detach().requires_grad_(True)), target).backward()
-        a, g = spatial(rec[layer], layer), rec.grad(layer)
-    maps = torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1)).detach()
-    return _finish(maps, x, upsample)
-
-
-def guided_grad_cam(
-    model: ModelLike, x: torch.Tensor, target: Targets = None, layer: LayerRef = None
-) -> np.ndarray:
-    """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map. Shaped like guided_backprop."""
-    x = on_model_device(model, x)
-    t = target if callable(target) else fixed_targets(model, x, target)  # one class for both factors
-    heat = grad_cam(model, x, t, layer, upsample=True)
-    guided = guided_backprop(model, x, t)
-    return guided * heat[:, None]
-
-
-def _finish(maps: torch.Tensor, x: torch.Tensor, upsample: bool) -> np.ndarray:
-    if upsample:
-        maps = F.interpolate(maps[:, None], size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
-    return maps.cpu().numpy()
+    return _rule_gradient("deconvnet", model, x, target, layer, unit, batch_size)

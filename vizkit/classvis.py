@@ -4,12 +4,12 @@ Olah et al. 2017)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 
 from . import settings
-from .inputs import Target
+from .inputs import Targets
 from .layers import ModelLike, model_device
 from .optvis import (
     Step,
@@ -32,7 +32,7 @@ RECIPES = ("simonyan", "yosinski", "fourier")
 
 def class_visualization(
     model: ModelLike,
-    target: Target | Sequence[Target],
+    target: Targets,
     recipe: str = "fourier",
     steps: int = 200,
     size: int = 224,

@@ -18,7 +18,8 @@ import torch
 from matplotlib.figure import Figure
 
 from . import attacks, dreams, fast_style, plot, style
-from .attribution import grad_cam, occlusion, saliency
+from .attribution import occlusion, saliency
+from .cams import grad_cam
 from .layers import ModelLike
 from .toolbox_views import figure_png
 
@@ -124,7 +125,7 @@ def class_map_explorer(
         if method == "saliency":
             heat, clip, what = saliency(model, x, target)[0], 99, "|gradient|"
         else:
-            heat, clip, what = grad_cam(model, x, target, layer, upsample=True)[0], None, "Grad-CAM"
+            heat, clip, what = grad_cam(model, x, target, layer=layer, upsample=True)[0], None, "Grad-CAM"
         fig = Figure(figsize=(5.2, 4.0))
         plot.show_heatmap(img, heat, ax=fig.add_subplot(), kind="positive", clip=clip, label=what,
                           title=f"{what} of {model.classes[target]} (P = {p:.2f})")  # fmt: skip

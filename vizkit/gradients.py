@@ -1,38 +1,42 @@
 """Attributions built from input gradients: gradient x input and integrated gradients.
 
 Both answer "how much did each input value add to the class score?" rather than the plain gradient's
-"how sensitive is the score to it?". Same arguments as the other methods: (model, x, target, ...).
+"how sensitive is the score to it?". Same arguments as the other methods: (model, x, target=None, *, ...).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from .attribution import input_gradient
 from .hooks import frozen
-from .inputs import Target, fixed_targets, summed_class_score
-from .layers import ModelLike, check_batch, on_model_device
+from .inputs import Targets, fixed_targets, in_batches, summed_class_score
+from .layers import ModelLike, on_model_device
+
+__all__ = ["gradient_x_input", "integrated_gradients"]
 
 
 def gradient_x_input(
-    model: ModelLike, x: torch.Tensor, target: Target | Sequence[Target] | None = None
+    model: ModelLike, x: torch.Tensor, target: Targets = None, *, batch_size: int = 32
 ) -> np.ndarray:
     """Gradient x input (Shrikumar et al. 2016): x * d(class score)/dx, in the model's input space.
 
     For a linear model with no bias it is exactly each input's contribution to the score. Returns
-    (N, 3, H, W); one forward and one backward in all.
+    (N, 3, H, W); one forward and one backward per batch_size images.
     """
-    x = on_model_device(model, check_batch(x))
-    return (input_gradient(model, x, target) * x).detach().cpu().numpy()
+
+    def one_chunk(xb: torch.Tensor, tb: Targets) -> np.ndarray:
+        return (input_gradient(model, xb, tb) * xb).detach().cpu().numpy()
+
+    return in_batches(one_chunk, on_model_device(model, x), target, batch_size)
 
 
 def integrated_gradients(
     model: ModelLike,
     x: torch.Tensor,
-    target: Target | Sequence[Target] | None = None,
+    target: Targets = None,
+    *,
     baseline: torch.Tensor | float | None = None,
     steps: int = 32,
     batch_size: int = 32,
@@ -42,24 +46,26 @@ def integrated_gradients(
     path from the baseline x0 to x, by the midpoint rule with `steps` points (captum's "riemann_middle").
 
     baseline: None = zeros in model space (mid-grey for the offline model), a number, or a tensor like
-    x. The path's images are evaluated batch_size at a time. Completeness: the attributions sum to
+    x. A callable target is integrated as it is; a class target is the class of x all along the path.
+    The path's images are evaluated batch_size at a time. Completeness: the attributions sum to
     score(x) - score(x0) as steps grows; return_error=True also returns that gap per image, (N,).
     Returns (N, 3, H, W).
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    x = on_model_device(model, check_batch(x)).detach()
+    x = on_model_device(model, x).detach()
     x0 = (
         torch.zeros_like(x) if baseline is None else torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
     )
     x0 = x0.expand_as(x)
-    classes = fixed_targets(model, x, target)  # the class of x, also along the path
+    classes = [target] * len(x) if callable(target) else fixed_targets(model, x, target)  # x's, all along
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
     total = torch.zeros_like(x)
     for i in range(len(x)):  # one image's path at a time, in chunks: memory is one chunk
         path = x0[i] + alphas[:, None, None, None] * (x[i] - x0[i])  # (steps, 3, H, W)
         for chunk in path.split(batch_size):
-            total[i] += input_gradient(model, chunk, [classes[i]] * len(chunk)).sum(0)
+            t = classes[i] if callable(classes[i]) else [classes[i]] * len(chunk)
+            total[i] += input_gradient(model, chunk, t).sum(0)
     attributions = (x - x0) * total / steps
     if not return_error:
         return attributions.detach().cpu().numpy()

@@ -30,8 +30,8 @@ def single(a: ArrayLike, ndim: int) -> np.ndarray:
     return a
 
 
-KINDS = ("positive", "signed", "probability")
-CMAPS = {"positive": "inferno", "signed": "RdBu_r", "probability": "viridis"}
+KINDS = ("positive", "signed", "drop", "probability")  # a drop (p0 - P) is signed: red = the score fell
+CMAPS = {"positive": "inferno", "signed": "RdBu_r", "drop": "RdBu_r", "probability": "viridis"}
 
 
 def heat_range(
@@ -40,7 +40,7 @@ def heat_range(
     """Colour limits (lo, hi) for a map of one kind.
 
     kind="positive": from 0 to the map's maximum (evidence starts at zero, whatever the map's minimum);
-    "signed": symmetric about `center` (default 0), out to the largest |heat - center|;
+    "signed" (and "drop", p0 - P): symmetric about `center` (default 0), out to the largest |heat - center|;
     "probability": 0 to 1, or symmetric about `center` (e.g. the unoccluded probability) when given.
     clip: a percentile (e.g. 99) of |heat - center| used instead of the maximum, so that a few
     extreme pixels do not wash out the rest.
@@ -104,7 +104,7 @@ def map_style(
     """(lo, hi, colormap, colour-bar label) of a map drawn as `kind` (see heat_range)."""
     lo, hi = heat_range(heat, kind, center, clip)
     lo, hi = (lo if vmin is None else vmin), (hi if vmax is None else vmax)
-    diverging = kind == "signed" or (kind == "probability" and center is not None)
+    diverging = kind in ("signed", "drop") or (kind == "probability" and center is not None)
     cmap = cmap or (CMAPS["signed"] if diverging else CMAPS[kind])
     if clip is not None:
         # two lines: a colour bar is only one panel high

@@ -8,6 +8,7 @@ instead of keeping its own copy.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,10 +20,10 @@ from .hooks import frozen
 from .images import ImageLike, center_crop, resize, to_rgb
 from .layers import ModelLike, channels_last, check_batch, model_device, on_model_device
 
-# A class index, a class name (with a vizkit Model), or a callable logits (N, classes) -> scores (N,)
-# as pytorch-grad-cam's targets; methods take one for all images, one per image, or None (top class).
-Target = int | str | Callable[[torch.Tensor], torch.Tensor]
-Targets = Target | Sequence[int | str] | torch.Tensor | None
+# What a method explains: None (each image's top class), a class index or name (with a vizkit Model)
+# for every image, one per image (a list or a tensor), or a callable logits (N, classes) -> scores (N,)
+# (pytorch-grad-cam's targets; probability_of(c) is the one perturbation methods use for a class).
+Targets = int | str | Sequence[int | str] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
 
 # ----------------------------------------------------------------------------------------------
 # Pixel space of a model: what [0, 1] pixels look like after its normalisation.
@@ -157,6 +158,59 @@ def fixed_targets(model: ModelLike, x: torch.Tensor, target: Targets) -> list[in
     callable target is refused with a clear error (methods that read probabilities need a class)."""
     with frozen(model) as net, torch.no_grad():
         return resolve_targets(model, target, net(on_model_device(model, x))).tolist()
+
+
+def probability_of(c: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The target "softmax probability of class c": logits (N, classes) -> P(c) (N,)."""
+
+    def probability(logits: torch.Tensor) -> torch.Tensor:
+        return logits.softmax(-1)[:, c]
+
+    probability.__name__ = f"probability_of({c})"
+    return probability
+
+
+def perturbation_targets(model: ModelLike, x: torch.Tensor, target: Targets) -> list[Callable]:
+    """One score per image of x for perturbation methods, logits (B, classes) -> (B,): P(class) of the
+    clean image's class (for None: its top class), or the callable target itself."""
+    if callable(target):
+        return [target] * len(x)
+    return [probability_of(c) for c in fixed_targets(model, x, target)]
+
+
+def scores_of(net: nn.Module, batch: torch.Tensor, score: Callable, batch_size: int = 16) -> torch.Tensor:
+    """score(logits) for every image of a normalised batch, batch_size at a time (channels-last): (B,).
+
+    Call it inside `frozen(model)` and `torch.no_grad()`."""
+    out = []
+    for b in batch.split(batch_size):
+        s = score(net(channels_last(b)))
+        if s.shape != b.shape[:1]:
+            raise ValueError(f"a callable target must return one score per image, got {tuple(s.shape)}")
+        out.append(s)
+    return torch.cat(out)
+
+
+def targets_of(target: Targets, rows: slice) -> Targets:
+    """The targets of the images `rows` of a batch: a per-image list or tensor is sliced, others pass."""
+    if (
+        target is None
+        or callable(target)
+        or isinstance(target, (numbers.Integral, str))
+        or np.ndim(target) == 0
+    ):
+        return target
+    return target[rows]
+
+
+def in_batches(method: Callable, x: torch.Tensor, target: Targets, batch_size: int) -> np.ndarray:
+    """method(x_chunk, target_chunk) -> (n, ...) arrays, over chunks of batch_size images, concatenated."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if len(x) <= batch_size:
+        return method(x, target)
+    chunks = [slice(i, i + batch_size) for i in range(0, len(x), batch_size)]
+    return np.concatenate([method(x[s], targets_of(target, s)) for s in chunks])
 
 
 def class_probabilities(

@@ -14,7 +14,7 @@ from scipy.stats import rankdata
 from . import settings
 from .hooks import frozen
 from .images import resize_map
-from .inputs import Target, Targets, class_probabilities, fixed_targets, resolve_targets
+from .inputs import Targets, fixed_targets, perturbation_targets, resolve_targets, scores_of
 from .layers import ModelLike, channels_last, on_model_device
 
 
@@ -128,15 +128,15 @@ def insertion_curve(
 
 
 def _curves(model: ModelLike, x, target, heat, fractions, fill, batch_size, clean=None) -> np.ndarray:
-    """P(target) of each image of x with its top fraction of pixels (by heat) replaced by fill(i); the
-    targets are those of `clean` (default x)."""
-    classes = fixed_targets(model, x if clean is None else clean, target)
+    """P(target) (or a callable target's score) of each image of x with its top fraction of pixels (by
+    heat) replaced by fill(i); the classes are those of `clean` (default x)."""
+    scores = perturbation_targets(model, x if clean is None else clean, target)
     out = []
     with frozen(model) as net, torch.no_grad():
         for i in range(len(x)):
             removed = ranked(heat[i], x.shape[2:], fractions, x.device).to(x.dtype)
             batch = x[i : i + 1] * (1 - removed) + fill(i) * removed
-            out.append(class_probabilities(net, batch, classes[i], batch_size))
+            out.append(scores_of(net, batch, scores[i], batch_size))
     return torch.stack(out).cpu().numpy()
 
 
@@ -150,14 +150,14 @@ def auc(curve: np.ndarray, fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8
 
 @torch.no_grad()
 def average_drop_increase(
-    model: ModelLike, x: torch.Tensor, target: Target | Sequence[Target], heat: np.ndarray
+    model: ModelLike, x: torch.Tensor, target: Targets, heat: np.ndarray
 ) -> tuple[float, float]:
     """Average Drop % and Increase in Confidence % (Chattopadhyay et al. 2018) over a batch.
 
     Each picture is multiplied by its map, upsampled and min-max scaled to [0, 1] (0 is the model's
     zero: mid-grey for the offline model). Y: P(target) of the picture, O: of the masked one. Drop =
     mean(max(0, Y - O) / Y) * 100 (lower is better); Increase = share of pictures with O > Y * 100.
-    heat: (N, h, w) maps, or (h, w) for one picture.
+    heat: (N, h, w) maps, or (h, w) for one picture. A callable target's (positive) score replaces P.
     """
     x = on_model_device(model, x)
     heat = per_image_maps(heat, len(x)).astype(np.float64)
@@ -166,9 +166,12 @@ def average_drop_increase(
     maps = torch.as_tensor((maps - lo) / np.maximum(hi - lo, 1e-12), dtype=x.dtype, device=x.device)
     with frozen(model) as net:
         logits = net(x)
-        t = resolve_targets(model, target, logits)
-        y = logits.softmax(-1).gather(1, t[:, None])[:, 0]
-        o = net(x * maps[:, None]).softmax(-1).gather(1, t[:, None])[:, 0]
+        if callable(target):
+            y, o = target(logits), target(net(x * maps[:, None]))
+        else:
+            t = resolve_targets(model, target, logits)[:, None]
+            y = logits.softmax(-1).gather(1, t)[:, 0]
+            o = net(x * maps[:, None]).softmax(-1).gather(1, t)[:, 0]
     return drop_and_increase(y.cpu().numpy(), o.cpu().numpy())
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .hooks import LayerRef, Recording
-from .inputs import Target, resolve_targets, summed_class_score
+from .inputs import Targets, resolve_targets, summed_class_score
 from .layers import resolve_name
 
 
@@ -76,12 +76,12 @@ class Objective:
         return f"Objective({self.name})"
 
 
-def class_score(target: Target | Sequence[Target]) -> Objective:
+def class_score(target: Targets) -> Objective:
     """The unnormalised score (logit) of `target`, summed over the batch (one target or one per image)."""
     return Objective(lambda f: summed_class_score(f.model, f.logits, target), name=f"class_score({target!r})")
 
 
-def log_probability(target: Target | Sequence[Target]) -> Objective:
+def log_probability(target: Targets) -> Objective:
     """log p(target): raising it also lowers the other classes (minus the cross-entropy loss)."""
     return Objective(
         lambda f: -F.cross_entropy(f.logits, resolve_targets(f.model, target, f.logits), reduction="sum"),

@@ -11,8 +11,10 @@ import torch.nn.functional as F
 
 from . import settings
 from .hooks import frozen
-from .inputs import Target, fixed_targets
-from .layers import ModelLike, channels_last, check_batch, on_model_device
+from .inputs import Targets, perturbation_targets
+from .layers import ModelLike, channels_last, on_model_device
+
+__all__ = ["rise", "rise_masks"]
 
 
 def rise_masks(
@@ -52,7 +54,8 @@ def rise_masks(
 def rise(
     model: ModelLike,
     x: torch.Tensor,
-    target: Target | None = None,
+    target: Targets = None,
+    *,
     n_masks: int = 1000,
     cells: int = 7,
     p: float = 0.5,
@@ -62,16 +65,17 @@ def rise(
     """RISE saliency: sum_i P(target | x * M_i) M_i / (n_masks * p), masks streamed batch_size at a time.
 
     Masked pixels become 0 in the model's input space (mid-grey for the offline model). The same
-    masks serve every image of the batch. Returns (N, H, W).
+    masks serve every image of the batch. A callable target is scored instead of P(class).
+    Returns (N, H, W).
     """
-    x = on_model_device(model, check_batch(x)).detach()
-    classes = torch.tensor(fixed_targets(model, x, target), device=x.device)
+    x = on_model_device(model, x).detach()
+    scores = perturbation_targets(model, x, target)
     n, _, h, w = x.shape
     total = torch.zeros(n, h, w, device=x.device)
     with frozen(model) as net, torch.no_grad():
         for masks in rise_masks(n_masks, (h, w), cells, p, batch_size, seed):
-            masks = masks.to(x.device)
+            masks = masks.to(x)
             for i in range(n):
-                probs = net(channels_last(x[i : i + 1] * masks)).softmax(-1)[:, classes[i]]  # (B,)
+                probs = scores[i](net(channels_last(x[i : i + 1] * masks)))  # (B,)
                 total[i] += torch.einsum("b,bhw->hw", probs, masks[:, 0])
     return (total / (n_masks * p)).cpu().numpy()

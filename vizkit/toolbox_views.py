@@ -23,7 +23,8 @@ from torch import nn
 
 from . import heatmaps, inputs, optvis, plot
 from .activations import layer_output, receptive_field
-from .attribution import grad_cam, guided_backprop
+from .attribution import guided_backprop
+from .cams import grad_cam
 from .hooks import frozen, record
 from .layers import ModelLike, as_net, on_model_device
 
@@ -277,7 +278,9 @@ def top5_gradcam_png(model: ModelLike, x: torch.Tensor, img: np.ndarray, layer: 
         probs = model(x).softmax(-1)[0]
     top = probs.topk(5)
     classes = top.indices.tolist()
-    maps = grad_cam(model, x.expand(5, -1, -1, -1), classes, layer, upsample=True)  # one pass, 5 targets
+    maps = grad_cam(
+        model, x.expand(5, -1, -1, -1), classes, layer=layer, upsample=True
+    )  # one pass, 5 targets
     lo, hi = heatmaps.shared_range(list(maps), "positive")
     fig = Figure(figsize=(13.5, 2.55))
     ax = fig.add_subplot(1, 6, 1)

@@ -1,0 +1,140 @@
+"""The method contract, checked over every entry of vizkit.METHODS on EfficientNet-Lite0 and a
+torchvision ResNet-18 with random weights: small inputs, few steps, one thread.
+
+The batch checks run in float64: in float32 a batch and a single image differ in the last bits, and
+where that flips a max-pool or ReLU near a tie the gradient takes another path (measured: up to 2%
+of the largest SmoothGrad value on a random ResNet-18), a property of the network, not of the method."""
+
+import copy
+
+import inspect
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vizkit
+from vizkit.hooks import count_hooks
+from vizkit.methods import METHODS, contract
+
+# cheap settings for the many-pass methods (each applies where the method or its entry's options have it)
+CHEAP = {"steps": 4, "n_masks": 8, "smooth": 2, "size": 16, "stride": 8}
+LAYERS = {"lite0": "blocks.2", "resnet18": "layer2"}  # few channels: Score-CAM runs one pass per channel
+SIZE = 32
+
+
+@pytest.fixture(scope="module", params=["lite0", "resnet18"])
+def net(request, model):
+    if request.param == "lite0":
+        lite0 = copy.deepcopy(model)
+        lite0.net.double()
+        return "lite0", lite0
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    return "resnet18", resnet18(weights=None).eval().double()
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+
+def run(method, model, x, target, layer, **options):
+    """The method with cheap settings and, where it needs one, the layer."""
+    params = inspect.signature(method.fn).parameters
+    settings = {k: v for k, v in CHEAP.items() if k in method.options or (k in params and k != "smooth")}
+    if method.needs_layer:
+        settings["layer"] = layer
+    return method(model, x, target, **{**settings, **options})
+
+
+def snapshot(model):
+    net = getattr(model, "net", model)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    flags = [(m.training) for m in net.modules()] + [p.requires_grad for p in net.parameters()]
+    return state, flags, count_hooks(net)
+
+
+def assert_unchanged(model, before):
+    state, flags, hooks = snapshot(model)
+    assert flags == before[1] and hooks == before[2]
+    assert all(torch.equal(state[k], v) for k, v in before[0].items())
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_keeps_the_contract(name, net, batch):
+    """N = 1 gives (1, ...); a batch of 3 is its images one by one; one target broadcasts; a module
+    works as a layer; to_map gives (N, h, w); the model comes back as it was, also on error."""
+    torch.set_num_threads(1)
+    kind, model = net
+    method, layer = METHODS[name], LAYERS[kind]
+    targets = [3, 7, 11]
+    before = snapshot(model)
+    together = run(method, model, batch, targets, layer)
+    alone = np.concatenate([run(method, model, batch[i : i + 1], targets[i], layer) for i in range(3)])
+    assert together.shape[0] == 3 and alone.shape == together.shape
+    scale = np.abs(together).max()
+    assert np.abs(together - alone).max() <= 1e-3 * scale, (
+        f"a batch differs from its images by {np.abs(together - alone).max() / scale:.1e} of the largest value"
+    )
+    broadcast = run(method, model, batch, 7, layer)
+    assert np.abs(broadcast[1] - together[1]).max() <= 1e-3 * scale
+    if method.needs_layer:
+        module = dict(getattr(model, "net", model).named_modules())[layer]
+        assert np.allclose(run(method, model, batch[:1], 3, module), together[:1], atol=1e-3 * scale)
+    maps = method.to_map(model, batch, targets, together)
+    assert maps.ndim == 3 and len(maps) == 3
+    assert_unchanged(model, before)
+    with pytest.raises(Exception):  # an error half-way leaves no hook and no changed flag behind
+        run(method, model, batch, [3, 7] if name == "CAM" else _explode, layer)
+    assert_unchanged(model, before)
+
+
+def _explode(logits):
+    raise RuntimeError("a target that fails half-way")
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_target_form_works(name, model, batch):
+    """None, a class name, a list of classes and (except for CAM) a callable, on the offline model."""
+    torch.set_num_threads(1)
+    method, x = METHODS[name], batch[:2].float()
+    by_index = run(method, model, x, 963, LAYERS["lite0"])
+    assert np.allclose(run(method, model, x, model.classes[963], LAYERS["lite0"]), by_index)
+    assert run(method, model, x, None, LAYERS["lite0"]).shape == by_index.shape
+    assert np.allclose(run(method, model, x, [963, 963], LAYERS["lite0"]), by_index)
+    if name == "CAM":
+        with pytest.raises(TypeError, match="one class's classifier weights"):
+            run(method, model, x, lambda logits: logits[:, 963], LAYERS["lite0"])
+    else:
+        score = vizkit.probability_of(963) if method.result == "probability" or name == "RISE" else None
+        score = score or (lambda logits: logits[:, 963])
+        if name == "Score-CAM":
+            score = vizkit.probability_of(963)
+            by_index = run(method, model, x, 963, LAYERS["lite0"], weight="probability")
+        out = run(
+            method, model, x, score, LAYERS["lite0"], **({"weight": "probability"} if name == "Score-CAM" else {})
+        )
+        assert np.allclose(out, by_index, atol=1e-5 * np.abs(by_index).max())
+
+
+def test_every_method_has_the_signature():
+    """(model, x, target=None, *, ...): everything after the target keyword-only, a batch_size, and a
+    layer without a default exactly where the registry says one is needed."""
+    for method in METHODS.values():
+        params = list(inspect.signature(method.fn).parameters.values())
+        assert [p.name for p in params[:3]] == ["model", "x", "target"] and params[2].default is None
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[3:]), method.name
+        assert "batch_size" in [p.name for p in params], method.name
+        layer = inspect.signature(method.fn).parameters.get("layer")
+        assert method.needs_layer == (layer is not None and layer.default is inspect.Parameter.empty)
+        assert getattr(vizkit, method.fn.__name__) is method.fn
+
+
+def test_the_readme_states_the_contract_the_registry_keeps():
+    readme = Path(__file__).parent.parent / "README.md"
+    text = re.sub(r"\s+", " ", readme.read_text())
+    assert contract() in text, "README.md's contract sentence differs from vizkit.methods.contract()"
