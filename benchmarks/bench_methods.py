@@ -1,5 +1,6 @@
-"""Notebook 13's methods, one image and a batch of 8 at 224 px on a random-weight ResNet-18, each beside
-the peer that implements the same method (captum, pytorch-grad-cam). torch-cam publishes, for the same
+"""The registry's methods (vizkit.METHODS) that a peer implements too (and RISE), one image and a batch
+of 8 at 224 px on a random-weight ResNet-18, each beside the peer that implements the same method
+(captum, pytorch-grad-cam). torch-cam publishes, for the same
 network on an i7-10750H CPU: Grad-CAM 40.66 ms and Score-CAM 6796.89 ms per image (its README)."""
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ try:
     from bench_occlusion import timed
 except ImportError:  # run from another folder
     from benchmarks.bench_occlusion import timed
+
+
+ALSO_ONE_IMAGE = ("RISE",)  # methods without a peer here, timed on one image (RISE: 1000 forward passes)
+SETTINGS = {"integrated gradients": "32 steps", "Score-CAM": "batch 32", "RISE": "1000 masks, batch 64"}
 
 
 def main() -> list[tuple[str, str, float]]:
@@ -34,52 +39,35 @@ def main() -> list[tuple[str, str, float]]:
                     cam.batch_size = batch_size  # ScoreCAM reads it (default 16)
                 return cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in t])
 
-        rows += [
-            (task, "vizkit.gradient_x_input", timed(lambda: vizkit.gradient_x_input(net, x, t))),
-            (
-                task,
-                "captum InputXGradient",
-                timed(lambda: InputXGradient(net).attribute(x.clone(), target=t)),
-            ),
-            (
-                task,
-                "vizkit.integrated_gradients (32 steps)",
-                timed(lambda: vizkit.integrated_gradients(net, x, t)),
-            ),
-            (
-                task,
+        peers = {
+            "gradient x input": ("captum InputXGradient", lambda: InputXGradient(net).attribute(x.clone(), target=t)),
+            "integrated gradients": (
                 "captum IntegratedGradients (32 steps, riemann_middle)",
-                timed(
-                    lambda: IntegratedGradients(net).attribute(
-                        x, target=t, n_steps=32, method="riemann_middle", internal_batch_size=32
-                    )
+                lambda: IntegratedGradients(net).attribute(
+                    x, target=t, n_steps=32, method="riemann_middle", internal_batch_size=32
                 ),
-            ),  # fmt: skip
-            (
-                task,
-                "vizkit.grad_cam (layer4)",
-                timed(lambda: vizkit.grad_cam(net, x, t, layer="layer4", upsample=True)),
             ),
-            (task, "pytorch-grad-cam GradCAM", timed(lambda: peer_cam(GradCAM))),
-            (
-                task,
-                "vizkit.grad_cam_plus_plus",
-                timed(lambda: vizkit.grad_cam_plus_plus(net, x, t, layer="layer4", upsample=True)),
-            ),
-            (task, "pytorch-grad-cam GradCAMPlusPlus", timed(lambda: peer_cam(GradCAMPlusPlus))),
-            (task, "vizkit.layer_cam", timed(lambda: vizkit.layer_cam(net, x, t, layer="layer4", upsample=True))),
-            (task, "pytorch-grad-cam LayerCAM", timed(lambda: peer_cam(LayerCAM))),
-            (
-                task,
-                "vizkit.score_cam (batch 32)",
-                timed(lambda: vizkit.score_cam(net, x, t, layer="layer4", upsample=True), 1),
-            ),
-            (task, "pytorch-grad-cam ScoreCAM (batch 32)", timed(lambda: peer_cam(ScoreCAM, 32), 1)),
-        ]
-        if n == 1:
+            "Grad-CAM": ("pytorch-grad-cam GradCAM", lambda: peer_cam(GradCAM)),
+            "Grad-CAM++": ("pytorch-grad-cam GradCAMPlusPlus", lambda: peer_cam(GradCAMPlusPlus)),
+            "LayerCAM": ("pytorch-grad-cam LayerCAM", lambda: peer_cam(LayerCAM)),
+            "Score-CAM": ("pytorch-grad-cam ScoreCAM (batch 32)", lambda: peer_cam(ScoreCAM, 32)),
+        }  # fmt: skip
+        for name, method in vizkit.METHODS.items():  # every registered method, its peer beside it
+            if name not in peers and (n > 1 or name not in ALSO_ONE_IMAGE):
+                continue
+            slow = method.passes == "many"
+            run = lambda: method(
+                net, x, t, **({"layer": "layer4", "upsample": True} if method.needs_layer else {})
+            )  # noqa: E731
             rows.append(
-                (task, "vizkit.rise (1000 masks, batch 64)", timed(lambda: vizkit.rise(net, x, t), 1))
+                (
+                    task,
+                    f"vizkit {name} ({SETTINGS[name]})" if name in SETTINGS else f"vizkit {name}",
+                    timed(run, 1 if slow else 3),
+                )
             )
+            if name in peers:
+                rows.append((task, peers[name][0], timed(peers[name][1], 1 if slow else 3)))
     return rows
 
 

@@ -17,16 +17,19 @@ pytestmark = [
 ]
 
 LAYER = "blocks.4"
+# every attribution method of the registry, with settings that keep each to a few passes
+CHEAP = {"integrated gradients": dict(steps=4), "SmoothGrad": dict(smooth=2), "RISE": dict(n_masks=16),
+         "occlusion": dict(size=64, stride=64)}  # fmt: skip
+
+
+def attribution(name):
+    method = vizkit.METHODS[name]
+    return lambda m, x: method.maps(m, x, [285, 967], layer=LAYER, **CHEAP.get(name, {}))
+
+
 CASES = {
     "input_gradient": lambda m, x: vizkit.input_gradient(m, x, [285, 967]),
-    "saliency": lambda m, x: vizkit.saliency(m, x, [285, 967]),
-    "backprop": lambda m, x: vizkit.backprop(m, x, [285, 967]),
-    "guided_backprop": lambda m, x: vizkit.guided_backprop(m, x, [285, 967]),
-    "deconvnet": lambda m, x: vizkit.deconvnet(m, x, [285, 967]),
-    "cam": lambda m, x: vizkit.cam(m, x, [285, 967], upsample=True),
-    "grad_cam": lambda m, x: vizkit.grad_cam(m, x, [285, 967], layer=LAYER, upsample=True),
-    "guided_grad_cam": lambda m, x: vizkit.guided_grad_cam(m, x, [285, 967], layer=LAYER),
-    "occlusion": lambda m, x: vizkit.occlusion(m, x[:1], 285, size=64, stride=64),
+    **{name: attribution(name) for name in vizkit.METHODS},
     "features": lambda m, x: vizkit.features(m, list(data.composites(2, seed=0, size=128)[0]), layer=LAYER),
     "layer_output": lambda m, x: vizkit.layer_output(m, x, LAYER),
     "top_patches": lambda m, x: (

@@ -42,3 +42,19 @@ from .settings import choose, fast_mode, seed, setup
 from .style import efros_leung, gram, invert, style_transfer, texture_synthesis
 
 __version__ = "0.1.0"
+
+# fmt: off
+__all__ = [
+    "ascent", "attacks", "backprop", "cam", "check_batch", "choose", "class_visualization",
+    "CLASSIC_MODELS", "classvis", "data", "deconvnet", "deepdream", "dissect", "dreams", "efros_leung",
+    "exercises", "expect", "fast_mode", "fast_style", "fast_style_names", "features", "fgsm",
+    "fooling_image", "frozen", "get_layer", "grad_cam", "grad_cam_plus_plus", "gradient_x_input", "gram",
+    "guided_backprop", "guided_grad_cam", "hooks", "input_gradient", "inputs", "integrated_gradients",
+    "invert", "layer_cam", "layer_names", "layer_output", "load_model", "Method", "METHODS", "metrics",
+    "Model", "MODEL_NAMES", "nearest_neighbours", "objectives", "occlusion", "optvis", "plot", "preserved",
+    "probability_of", "receptive_field", "record", "relu_rule", "rise", "saliency", "score_cam", "seed",
+    "setup", "smooth", "style", "style_transfer", "stylize", "swap_modules", "Targets", "texture_synthesis",
+    "to_image", "to_input", "to_rgb", "top_patches", "train_fast_style", "TransformerNet",
+    "WeightsUnavailable", "__version__",
+]
+# fmt: on

@@ -17,6 +17,13 @@ from .images import to_rgb
 from .inputs import last_linear, spatial
 from .layers import ModelLike, as_net, channels_last, model_device, on_model_device, resolve_name
 
+# fmt: off
+__all__ = [
+    "channel_iou", "dissect", "features", "fired", "Images", "layer_output", "nearest_neighbours",
+    "receptive_field", "ReceptiveField", "top_patches", "TopPatches",
+]
+# fmt: on
+
 Images = torch.Tensor | np.ndarray | Iterable[np.ndarray]
 
 
@@ -266,7 +273,7 @@ def top_patches(
                 torch.cat([idx, -torch.ones_like(idx[:, :1])], 1),
             )
             units = torch.cat([units, torch.zeros_like(units[:, :1])], 1)
-            order = distinct_top(v, idx, sources, k)
+            order = _distinct_top(v, idx, sources, k)
         best_v, best_i = v.gather(1, order), idx.gather(1, order)
         best_u = units.gather(1, order[..., None].expand(-1, -1, 2))
         for ch in range(c if imgs is not None else 0):
@@ -282,7 +289,7 @@ def top_patches(
     return TopPatches(channels, best_v.numpy(), best_i.numpy(), best_u.numpy(), patches, field)
 
 
-def distinct_top(values: torch.Tensor, index: torch.Tensor, sources: Sequence, k: int) -> torch.Tensor:
+def _distinct_top(values: torch.Tensor, index: torch.Tensor, sources: Sequence, k: int) -> torch.Tensor:
     """Per row of values (C, M): the columns of the k largest whose images (index, -1 for none) have
     different sources; the last column (padding) fills the slots of a row with fewer sources."""
     out = torch.full((values.shape[0], k), values.shape[1] - 1, dtype=torch.long)

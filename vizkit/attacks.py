@@ -10,6 +10,8 @@ from .inputs import Targets, class_index, fixed_targets, stats
 from .layers import ModelLike, on_model_device
 from .optvis import ascent, clamp_pixels, class_score, eps_ball, log_probability
 
+__all__ = ["fgsm", "fooling_image"]
+
 
 def fooling_image(
     model: ModelLike,
@@ -38,8 +40,7 @@ def fooling_image(
         optimizer="l2",
         projections=[clamp_pixels(model)],
         callback=done,
-        progress=progress,
-        desc="fooling",
+        progress="fooling" if progress else False,
     )
     with frozen(model) as net, torch.no_grad():
         if net(fooled).softmax(1)[0, t] < min_prob:
@@ -80,5 +81,4 @@ def fgsm(
         optimizer="sign",
         projections=[eps_ball(model, x, eps)],
         progress=False,
-        desc="fgsm",
     )

@@ -31,18 +31,10 @@ from .inputs import (
 )
 from .layers import ModelLike, as_net, on_model_device, resolve_name
 
-__all__ = [
-    "cam",
-    "grad_cam",
-    "grad_cam_plus_plus",
-    "guided_grad_cam",
-    "layer_cam",
-    "score_cam",
-    "maps_and_gradients",
-]
+__all__ = ["cam", "grad_cam", "grad_cam_plus_plus", "guided_grad_cam", "layer_cam", "score_cam"]
 
 
-def maps_and_gradients(
+def _maps_and_gradients(
     model: ModelLike, x: torch.Tensor, target: Targets, layer: LayerRef
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The layer's output A (N, K, h, w) and the gradient of each image's target score with respect to
@@ -58,7 +50,7 @@ def _weighted(weigh: Callable, model, x, target, layer, upsample: bool, batch_si
     """ReLU(weigh(A, dA) summed over channels), batch_size images at a time, optionally upsampled."""
 
     def one_chunk(xb: torch.Tensor, tb: Targets) -> np.ndarray:
-        a, g = maps_and_gradients(model, xb, tb, layer)
+        a, g = _maps_and_gradients(model, xb, tb, layer)
         return _finish(torch.relu((weigh(a, g) * a).sum(1)), xb, upsample)
 
     return in_batches(one_chunk, on_model_device(model, x), target, batch_size)

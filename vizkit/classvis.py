@@ -27,6 +27,8 @@ from .optvis import (
     random_scale,
 )
 
+__all__ = ["RECIPES", "class_visualization"]
+
 RECIPES = ("simonyan", "yosinski", "fourier")
 
 
@@ -61,8 +63,7 @@ def class_visualization(
             projections=[clamp_pixels(model)],
             callback=callback,
             seed=seed,
-            progress=progress,
-            desc=recipe,
+            progress=recipe if progress else False,
         )
     if recipe == "yosinski":
         x0 = (
@@ -87,8 +88,7 @@ def class_visualization(
             ],
             callback=callback,
             seed=seed,
-            progress=progress,
-            desc=recipe,
+            progress=recipe if progress else False,
         )
     if recipe == "fourier":
         pad_w = size // 16
@@ -108,7 +108,6 @@ def class_visualization(
             ],
             callback=callback,
             seed=seed,
-            progress=progress,
-            desc=recipe,
+            progress=recipe if progress else False,
         )
     raise ValueError(f"unknown recipe {recipe!r}; choose one of {RECIPES}")

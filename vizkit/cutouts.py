@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+__all__ = ["CUTOUTS", "HOW", "cutout", "cutout_names", "read_cutout"]
+
 # name -> (file under the stamps folder, ImageNet class index). Chosen by measurement (development,
 # package version 2022.06.04-1): of 791 transparent stamps, those the offline model names right on
 # white (p >= 0.6) and on 20 composites over the five backgrounds (top-1 on at least 17), checked by
@@ -59,21 +61,21 @@ CUTOUTS = {
 HOW = "apt-get install tuxpaint-stamps-default (Debian, Ubuntu and Colab; set VIZKIT_STAMPS if elsewhere)"
 
 
-def stamps_dir() -> Path:
+def _stamps_dir() -> Path:
     """Where the stamps are: $VIZKIT_STAMPS, default /usr/share/tuxpaint/stamps."""
     return Path(os.environ.get("VIZKIT_STAMPS") or "/usr/share/tuxpaint/stamps")
 
 
 def cutout_names() -> list[str]:
     """The cut-outs whose files are installed here (empty without the package)."""
-    return [name for name, (file, _) in CUTOUTS.items() if (stamps_dir() / file).is_file()]
+    return [name for name, (file, _) in CUTOUTS.items() if (_stamps_dir() / file).is_file()]
 
 
 def cutout(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Cut-out `name`: its pixels (HxWx3 uint8) and exact mask (HxW bool, alpha > 127), cropped to the object."""
     if name not in CUTOUTS:
         raise KeyError(f"no cut-out named {name!r}; available: {', '.join(CUTOUTS)}")
-    path = stamps_dir() / CUTOUTS[name][0]
+    path = _stamps_dir() / CUTOUTS[name][0]
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the cut-outs need {HOW}")
     return read_cutout(str(path))

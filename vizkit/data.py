@@ -17,6 +17,13 @@ from .image_sets import IMAGE_SETS, DataUnavailable, ImageFiles, data_dir, image
 from .images import resize, to_rgb
 from .user_images import BadImage, load_image, upload, uploaded  # noqa: F401 (vizkit.data.*)
 
+# fmt: off
+__all__ = [
+    "BACKGROUNDS", "OBJECTS", "PAINTINGS", "TEXTURES", "composites", "labelled_images", "object_names",
+    "painting", "pairs", "photo", "photo_names", "random_crop", "shared_photo", "views",
+]
+# fmt: on
+
 
 def _skimage(file: str) -> str:
     import skimage.data
@@ -64,7 +71,7 @@ def photo_names() -> list[str]:
     return list(_PHOTOS)
 
 
-def photo_path(name: str) -> str:
+def _photo_path(name: str) -> str:
     """The file behind photo(name), inside an installed package."""
     if name not in _PHOTOS:
         raise KeyError(f"no photo named {name!r}; available: {', '.join(_PHOTOS)}")
@@ -75,7 +82,7 @@ def photo_path(name: str) -> str:
 @cache
 def shared_photo(name: str) -> np.ndarray:
     """An offline photo's pixels, read once and cached, read-only (photo() gives a writable copy)."""
-    img = to_rgb(Image.open(photo_path(name)))
+    img = to_rgb(Image.open(_photo_path(name)))
     img.flags.writeable = False
     return img
 

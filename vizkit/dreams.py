@@ -10,6 +10,8 @@ from .hooks import LayerRef
 from .layers import ModelLike, on_model_device
 from .optvis import Objective, ascent, clamp_pixels, jitter, layer_norm
 
+__all__ = ["deepdream"]
+
 
 def deepdream(
     model: ModelLike,
@@ -48,8 +50,7 @@ def deepdream(
             transforms=[jitter(jitter_px)],
             projections=[clamp_pixels(model)],
             seed=seed + k,
-            progress=progress,
-            desc=f"octave {k + 1}/{octaves}",
+            progress=f"octave {k + 1}/{octaves}" if progress else False,
         )
         detail = dreamed - base
     return dreamed

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["exercise", "check", "differences", "NOT_DONE"]
+__all__ = ["NOT_DONE", "check", "differences", "exercise"]
 
 NOT_DONE = 0.0  # the value of an unsolved check cell: nbgrader's partial credit, 0 points
 _checking = contextvars.ContextVar("vizkit_checking", default=False)

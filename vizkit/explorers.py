@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import inspect
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
@@ -18,10 +19,17 @@ import torch
 from matplotlib.figure import Figure
 
 from . import attacks, dreams, fast_style, plot, style
-from .attribution import occlusion, saliency
-from .cams import grad_cam
+from .attribution import occlusion
 from .layers import ModelLike
+from .methods import METHODS
 from .toolbox_views import figure_png
+
+# fmt: off
+__all__ = [
+    "class_map_explorer", "deepdream_explorer", "Explorer", "fgsm_explorer", "mixing_explorer",
+    "occlusion_explorer", "probabilities", "slider", "style_explorer",
+]
+# fmt: on
 
 
 class Explorer:
@@ -83,7 +91,7 @@ def slider(
     )  # fmt: skip
 
 
-def class_menu(model: ModelLike, value: int) -> widgets.Dropdown:
+def _class_menu(model: ModelLike, value: int) -> widgets.Dropdown:
     """All the model's classes, by name."""
     return widgets.Dropdown(
         options=[(name, i) for i, name in enumerate(model.classes)], value=value, description="Class"
@@ -101,8 +109,7 @@ def occlusion_explorer(
         fig = Figure(figsize=(5.2, 4.0))
         plot.show_heatmap(img, heat, ax=fig.add_subplot(), kind="probability", center=p0,
                           title=f"P({model.classes[target]}), a {size}-px square every {stride} px",
-                          label=f"P with the square there (unoccluded {p0:.2f})",
-                          cmap="RdBu")  # red: the square lowers P, as in the notebook's figures  # fmt: skip
+                          label=f"P with the square there (unoccluded {p0:.2f})")  # blue: lower, red: higher  # fmt: skip
         return fig
 
     controls = {
@@ -115,23 +122,25 @@ def occlusion_explorer(
 def class_map_explorer(
     model: ModelLike, x: torch.Tensor, img: np.ndarray, method: str = "saliency", layer: str | None = None
 ):
-    """Saliency (05) or Grad-CAM (07) of any of the model's classes, over the picture."""
-    if method not in ("saliency", "grad_cam"):
-        raise ValueError(f"method must be 'saliency' or 'grad_cam', got {method!r}")
-    top = int(probabilities(model, x).argmax())
+    """Any method of vizkit.METHODS ("saliency" in 05, "Grad-CAM" in 07, ...) for any of the model's
+    classes, over the picture; `layer` for the methods that need one."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    entry, top = METHODS[method], int(probabilities(model, x).argmax())
+    options = {"upsample": True} if "upsample" in inspect.signature(entry.fn).parameters else {}
+    clip, what = (
+        (99, "|gradient|") if method == "saliency" else (None if entry.resolution == "layer" else 99, method)
+    )
 
     def draw(target: int) -> Figure:
         p = float(probabilities(model, x)[target])
-        if method == "saliency":
-            heat, clip, what = saliency(model, x, target)[0], 99, "|gradient|"
-        else:
-            heat, clip, what = grad_cam(model, x, target, layer=layer, upsample=True)[0], None, "Grad-CAM"
+        heat = entry.maps(model, x, target, layer=layer, **options)[0]
         fig = Figure(figsize=(5.2, 4.0))
-        plot.show_heatmap(img, heat, ax=fig.add_subplot(), kind="positive", clip=clip, label=what,
+        plot.show_heatmap(img, heat, ax=fig.add_subplot(), kind=entry.kind, clip=clip, label=what,
                           title=f"{what} of {model.classes[target]} (P = {p:.2f})")  # fmt: skip
         return fig
 
-    return Explorer(draw, {"target": class_menu(model, top)})
+    return Explorer(draw, {"target": _class_menu(model, top)})
 
 
 def fgsm_explorer(model: ModelLike, x: torch.Tensor, true: int, eps_max: float = 8 / 255):

@@ -24,6 +24,14 @@ from .inputs import rgb_tensor, to_array, to_model_space
 from .layers import ModelLike, as_net, model_device, role_layers
 from .style import gram, target_grams
 
+# fmt: off
+__all__ = [
+    "HELD_OUT", "LR", "TRAIN_PHOTOS", "WEIGHTS_DIR", "ConditionalInstanceNorm", "content_batches",
+    "ConvLayer", "fast_style_names", "load_fast_style", "perceptual_loss", "style_image", "style_names_of",
+    "stylize", "train_fast_style", "training_record", "TransformerNet",
+]
+# fmt: on
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "fast_style"  # package data
 HELD_OUT = ("chelsea", "grace_hopper")  # never seen in training: evaluation photos
 LR = 2e-3  # Adam's learning rate for training

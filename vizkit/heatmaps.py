@@ -12,6 +12,13 @@ import torch
 
 from .images import resize_map
 
+# fmt: off
+__all__ = [
+    "CMAPS", "KINDS", "ArrayLike", "as_numpy", "gradient_image", "heat_range", "map_style", "overlay",
+    "shared_range", "single", "diverging",
+]
+# fmt: on
+
 ArrayLike = np.ndarray | torch.Tensor
 
 
@@ -32,6 +39,12 @@ def single(a: ArrayLike, ndim: int) -> np.ndarray:
 
 KINDS = ("positive", "signed", "drop", "probability")  # a drop (p0 - P) is signed: red = the score fell
 CMAPS = {"positive": "inferno", "signed": "RdBu_r", "drop": "RdBu_r", "probability": "viridis"}
+
+
+def diverging(kind: str, center: float | None) -> bool:
+    """Whether a map of this kind is drawn on a diverging scale: signed maps and drops always, a
+    probability when it is compared with a `center` (e.g. the unoccluded probability)."""
+    return kind in ("signed", "drop") or (kind == "probability" and center is not None)
 
 
 def heat_range(
@@ -104,8 +117,7 @@ def map_style(
     """(lo, hi, colormap, colour-bar label) of a map drawn as `kind` (see heat_range)."""
     lo, hi = heat_range(heat, kind, center, clip)
     lo, hi = (lo if vmin is None else vmin), (hi if vmax is None else vmax)
-    diverging = kind in ("signed", "drop") or (kind == "probability" and center is not None)
-    cmap = cmap or (CMAPS["signed"] if diverging else CMAPS[kind])
+    cmap = cmap or (CMAPS["signed"] if diverging(kind, center) else CMAPS[kind])
     if clip is not None:
         # two lines: a colour bar is only one panel high
         label = f"{label}\n(clipped at the {clip:g}th percentile)".strip()

@@ -13,6 +13,13 @@ from torch.overrides import TorchFunctionMode
 
 from .layers import ModelLike, as_net, get_layer, resolve_name
 
+# fmt: off
+__all__ = [
+    "NON_RELU_ACTIVATIONS", "backward_rule", "count_hooks", "frozen", "LayerRef", "preserved", "record",
+    "Recording", "relu_rule", "RuleReLU", "run_to", "swap_modules",
+]
+# fmt: on
+
 LayerRef = str | nn.Module
 
 

@@ -17,6 +17,13 @@ import numpy as np
 from . import settings
 from .user_images import load_image
 
+# fmt: off
+__all__ = [
+    "IMAGE_SETS", "check_archive", "data_dir", "DataUnavailable", "download", "extract", "image_set",
+    "ImageFiles", "ImageSetInfo", "missing",
+]
+# fmt: on
+
 
 class DataUnavailable(RuntimeError):
     """An image set is neither cached nor downloadable; the message says where to put it."""
@@ -127,7 +134,7 @@ def image_set(
     if split not in ("val", "train"):
         raise ValueError(f"split must be 'val' or 'train', got {split!r}")
     info = IMAGE_SETS[name]
-    root = fetch(name) / split
+    root = _fetch(name) / split
     paths, labels = [], []
     for wnid in sorted(info.wnids):
         files = sorted(p for p in (root / wnid).glob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
@@ -142,7 +149,7 @@ def image_set(
     return ImageFiles(paths, size), labels
 
 
-def fetch(name: str) -> Path:
+def _fetch(name: str) -> Path:
     """The extracted folder of image set `name` in the cache, downloading and extracting it if needed."""
     info = IMAGE_SETS[name]
     cache = data_dir()

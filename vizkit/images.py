@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+__all__ = ["ACCEPTED", "center_crop", "ImageLike", "resize", "resize_map", "to_rgb"]
+
 ImageLike = np.ndarray | Image.Image | str | PathLike
 
 ACCEPTED = (

@@ -20,6 +20,15 @@ from .hooks import frozen
 from .images import ImageLike, center_crop, resize, to_rgb
 from .layers import ModelLike, channels_last, check_batch, model_device, on_model_device
 
+# fmt: off
+__all__ = [
+    "class_index", "fixed_targets", "in_batches", "last_linear", "perturbation_targets", "pixel_range",
+    "probability_of", "resize_tensor", "resolve_targets", "rgb_tensor", "round_to_8bit", "scores_of",
+    "spatial", "stats", "summed_class_score", "Targets", "to_array", "to_image", "to_input",
+    "to_model_space", "to_pixels",
+]
+# fmt: on
+
 # What a method explains: None (each image's top class), a class index or name (with a vizkit Model)
 # for every image, one per image (a list or a tensor), or a callable logits (N, classes) -> scores (N,)
 # (pytorch-grad-cam's targets; probability_of(c) is the one perturbation methods use for a class).
@@ -191,7 +200,7 @@ def scores_of(net: nn.Module, batch: torch.Tensor, score: Callable, batch_size: 
     return torch.cat(out)
 
 
-def targets_of(target: Targets, rows: slice) -> Targets:
+def _targets_of(target: Targets, rows: slice) -> Targets:
     """The targets of the images `rows` of a batch: a per-image list or tensor is sliced, others pass."""
     if (
         target is None
@@ -210,16 +219,7 @@ def in_batches(method: Callable, x: torch.Tensor, target: Targets, batch_size: i
     if len(x) <= batch_size:
         return method(x, target)
     chunks = [slice(i, i + batch_size) for i in range(0, len(x), batch_size)]
-    return np.concatenate([method(x[s], targets_of(target, s)) for s in chunks])
-
-
-def class_probabilities(
-    net: nn.Module, batch: torch.Tensor, target: int, batch_size: int = 16
-) -> torch.Tensor:
-    """P(target) for every image of a normalised batch, evaluated batch_size at a time (channels-last).
-
-    Call it inside `frozen(model)` and `torch.no_grad()`."""
-    return torch.cat([net(channels_last(b)).softmax(-1)[:, target] for b in batch.split(batch_size)])
+    return np.concatenate([method(x[s], _targets_of(target, s)) for s in chunks])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING, Union
 import torch
 from torch import nn
 
+# fmt: off
+__all__ = [
+    "ACTIVATIONS", "as_net", "channels_last", "check_batch", "get_layer", "layer_names", "model_device",
+    "ModelLike", "on_model_device", "resolve_name", "role_layers",
+]
+# fmt: on
+
 if TYPE_CHECKING:
     from .models import Model
 
@@ -66,7 +73,7 @@ def role_layers(model: ModelLike, role: str, given: object = None):
     )
 
 
-def layer_name(model: ModelLike, layer: nn.Module) -> str:
+def _layer_name(model: ModelLike, layer: nn.Module) -> str:
     """The name under which `layer` is registered in the model."""
     for name, m in as_net(model).named_modules():
         if m is layer:
@@ -77,7 +84,7 @@ def layer_name(model: ModelLike, layer: nn.Module) -> str:
 def resolve_name(model: ModelLike, layer: str | nn.Module) -> str:
     """The registered name of `layer` (a name or a module of the model), checked to exist."""
     if isinstance(layer, nn.Module):
-        return layer_name(model, layer)
+        return _layer_name(model, layer)
     get_layer(model, layer)
     return layer
 

@@ -23,7 +23,7 @@ from .inputs import Targets, perturbation_targets, scores_of
 from .layers import ModelLike, on_model_device
 from .rise import rise
 
-__all__ = ["KINDS", "METHODS", "Method", "contract"]
+__all__ = ["KINDS", "METHODS", "contract", "Method"]
 
 KINDS = ("positive", "signed", "drop")  # >= 0 evidence; signed evidence; a drop in the target's score
 
@@ -40,7 +40,7 @@ class Method:
         "one"  # "one": one forward and backward per batch; "many": per image (copies, masks, a path)
     )
     resolution: str = (
-        "input"  # "input": per pixel; "layer": per position of the layer's grid; "windows": per window
+        "input"  # "input": per pixel; "layer": per position of the layer's grid; "window": per occluding window
     )
     kind: str = "positive"  # of the map Method.maps returns: "positive", "signed" or "drop"
     result: str = "map"  # what fn returns: "map" (N, h, w), "gradient" (N, 3, H, W), "probability" (N, r, c)
@@ -57,26 +57,31 @@ class Method:
         target: Targets = None,
         *,
         layer: LayerRef | None = None,
+        signed: bool = False,
         **options,
     ) -> np.ndarray:
-        """(N, h, w) maps, larger = more important; `layer` is passed only to methods that need one."""
+        """(N, h, w) maps, larger = more important (see to_map); `layer` goes only to methods that need one."""
         if self.needs_layer:
             if layer is None:
                 raise ValueError(f"{self.name} needs layer= (a conv layer's name or module)")
             options["layer"] = layer
-        return self.to_map(model, x, target, self(model, x, target, **options))
+        return self.to_map(model, x, target, self(model, x, target, **options), signed=signed)
 
-    def to_map(self, model: ModelLike, x: torch.Tensor, target: Targets, out: np.ndarray) -> np.ndarray:
-        """The method's result `out` for (x, target) as (N, h, w) maps, larger = more important."""
+    def to_map(
+        self, model: ModelLike, x: torch.Tensor, target: Targets, out: np.ndarray, signed: bool = False
+    ) -> np.ndarray:
+        """The method's result `out` for (x, target) as (N, h, w) maps, larger = more important: a gradient's
+        largest |value| over colour (TorchRay), or with signed=True its sum over colour (Adebayo et al.'s
+        signed maps); occlusion's P as the drop p0 - P; a map as it is."""
         out = np.asarray(out)
         if self.result == "gradient":
-            return np.abs(out).max(1)
+            return out.sum(1) if signed else np.abs(out).max(1)
         if self.result == "probability":
-            return clean_scores(model, x, target)[:, None, None] - out
+            return _clean_scores(model, x, target)[:, None, None] - out
         return out
 
 
-def clean_scores(model: ModelLike, x: torch.Tensor, target: Targets) -> np.ndarray:
+def _clean_scores(model: ModelLike, x: torch.Tensor, target: Targets) -> np.ndarray:
     """What a perturbation method scores, on the unperturbed images: P(class) or a callable's score, (N,)."""
     x = on_model_device(model, x)
     with frozen(model) as net, torch.no_grad():
@@ -118,7 +123,7 @@ _ENTRIES = [
         occlusion,
         "Zeiler & Fergus 2013",
         passes="many",
-        resolution="windows",
+        resolution="window",
         kind="drop",
         result="probability",
     ),

@@ -17,6 +17,14 @@ from .images import resize_map
 from .inputs import Targets, fixed_targets, perturbation_targets, resolve_targets, scores_of
 from .layers import ModelLike, channels_last, on_model_device
 
+# fmt: off
+__all__ = [
+    "auc", "average_drop_increase", "centre_map", "correlation", "deletion_curve", "drop_and_increase",
+    "edge_map", "insertion_curve", "map_similarity", "pointing_game", "random_map", "ranked",
+    "roc_auc_per_column", "transform_robustness",
+]
+# fmt: on
+
 
 def roc_auc_per_column(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """ROC AUC of every column of scores (N, D) for binary labels (N,), ties counting half (as
@@ -76,7 +84,7 @@ def ranked(heat: np.ndarray, shape: tuple[int, int], fractions: Sequence[float],
     return (rank.view(1, 1, h, w) < counts).float()
 
 
-def per_image_maps(heat: np.ndarray, n: int) -> np.ndarray:
+def _per_image_maps(heat: np.ndarray, n: int) -> np.ndarray:
     """heat as (n, h, w): a batch of maps, or one (h, w) map when n is 1."""
     heat = np.asarray(heat)
     if heat.ndim == 2 and n == 1:
@@ -101,7 +109,7 @@ def deletion_curve(
     map found the pixels the decision needs; auc() gives the area under it.
     """
     x = on_model_device(model, x)
-    return _curves(model, x, target, per_image_maps(heat, len(x)), fractions, lambda i: baseline, batch_size)
+    return _curves(model, x, target, _per_image_maps(heat, len(x)), fractions, lambda i: baseline, batch_size)
 
 
 @torch.no_grad()
@@ -121,7 +129,7 @@ def insertion_curve(
     from .optvis import gaussian_blur
 
     x = on_model_device(model, x)
-    heat = per_image_maps(heat, len(x))
+    heat = _per_image_maps(heat, len(x))
     return _curves(
         model, gaussian_blur(x, sigma), target, heat, fractions, lambda i: x[i : i + 1], batch_size, x
     )
@@ -160,7 +168,7 @@ def average_drop_increase(
     heat: (N, h, w) maps, or (h, w) for one picture. A callable target's (positive) score replaces P.
     """
     x = on_model_device(model, x)
-    heat = per_image_maps(heat, len(x)).astype(np.float64)
+    heat = _per_image_maps(heat, len(x)).astype(np.float64)
     maps = np.stack([resize_map(m, x.shape[2:]) for m in heat])
     lo, hi = maps.min((1, 2), keepdims=True), maps.max((1, 2), keepdims=True)
     maps = torch.as_tensor((maps - lo) / np.maximum(hi - lo, 1e-12), dtype=x.dtype, device=x.device)

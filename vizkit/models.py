@@ -19,6 +19,13 @@ from .inputs import to_image, to_input
 from .layers import check_batch, layer_names, model_device, on_model_device
 from .settings import default_device
 
+# fmt: off
+__all__ = [
+    "CLASSIC_MODELS", "IMAGENET_MEAN", "IMAGENET_STD", "LAYER_ROLES", "MODEL_NAMES", "OFFLINE_MODEL",
+    "OFFLINE_MODELS", "imagenet_classes", "load_model", "Model", "WeightsUnavailable", "why_offline",
+]
+# fmt: on
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OFFLINE_MODEL = "efficientnet_lite0"

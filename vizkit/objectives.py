@@ -14,6 +14,13 @@ from .hooks import LayerRef, Recording
 from .inputs import Targets, resolve_targets, summed_class_score
 from .layers import resolve_name
 
+# fmt: off
+__all__ = [
+    "channel", "class_score", "diversity", "Forward", "guide", "l2", "layer_norm", "log_probability",
+    "neuron", "Objective", "total_variation",
+]
+# fmt: on
+
 
 @dataclass
 class Forward:

@@ -36,6 +36,14 @@ from .objectives import (  # noqa: F401  (optvis.class_score, ... read as in luc
     total_variation,
 )
 
+# fmt: off
+__all__ = [
+    "OPTIMIZERS", "ascent", "blur_every", "clamp_pixels", "clip_small_contribution", "clip_small_norm",
+    "eps_ball", "fourier_image", "gaussian_blur", "jitter", "NormalizedGradient", "pad", "pixel_image",
+    "Projection", "random_rotate", "random_scale", "Step", "Transform",
+]
+# fmt: on
+
 # ----------------------------------------------------------------------------------------------
 # Transforms: random, differentiable changes applied before each forward pass (robustness priors).
 
@@ -81,7 +89,7 @@ def random_rotate(degrees: float) -> Transform:
     return fn
 
 
-def compose(transforms: Sequence[Transform]) -> Transform:
+def _compose(transforms: Sequence[Transform]) -> Transform:
     """Apply transforms in order."""
 
     def fn(x: torch.Tensor) -> torch.Tensor:
@@ -222,6 +230,10 @@ class NormalizedGradient(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -236,12 +248,13 @@ class NormalizedGradient(torch.optim.Optimizer):
                 else:
                     size = g.abs().mean(dim=dims, keepdim=True)
                 p.sub_(group["lr"] * g / size.clamp(min=1e-12))
+        return loss
 
 
 OPTIMIZERS = ("adam", "normalized", "l2", "sign", "lbfgs")
 
 
-def make_optimizer(
+def _make_optimizer(
     params: list[torch.Tensor], optimizer: str, lr: float | torch.Tensor
 ) -> torch.optim.Optimizer:
     """One of OPTIMIZERS over `params` with learning rate lr."""
@@ -264,6 +277,23 @@ class Step:
     value: float  # the objective
 
 
+def _parameters(model: ModelLike, image, optimizer: str, projections: Sequence) -> tuple[list, Callable]:
+    """(params, render) of what ascent optimises: a pixel image from a tensor, or a (params, render) pair."""
+    if isinstance(image, torch.Tensor):
+        image = on_model_device(model, image)
+        return pixel_image(image.contiguous() if optimizer == "lbfgs" else image)  # L-BFGS flattens grads
+    if image is None:
+        raise ValueError(
+            "pass image=: a 1x3xHxW model-space tensor, or (params, render) from fourier_image(...)"
+        )
+    if projections:
+        raise ValueError(
+            "projections change pixels in place: they need a pixel image (a tensor as image=), "
+            "not a (params, render) parameterisation"
+        )
+    return image
+
+
 def ascent(
     model: ModelLike,
     objective: Objective,
@@ -275,8 +305,7 @@ def ascent(
     projections: Sequence[Projection] = (),
     callback: Callable[[Step], bool | None] | None = None,
     seed: int = 0,
-    progress: bool = True,
-    desc: str = "ascent",
+    progress: bool | str = True,
 ) -> torch.Tensor:
     """Maximise `objective` over an image with the model's weights fixed; returns the final image.
 
@@ -285,30 +314,13 @@ def ascent(
     moves lr * g / mean|g|), 'l2' (lr * g / ||g||), 'sign' (lr * sign g) or 'lbfgs'. transforms:
     random differentiable changes before each forward pass; projections: in-place changes to a pixel
     image after each step. callback(Step) may return True to stop; the image of that step (before
-    its update) is then returned.
+    its update) is then returned. progress: a progress bar (a string labels it), or False.
     The model's mode and flags come back unchanged; the global random state is not touched.
     """
-    if isinstance(image, torch.Tensor):
-        image = on_model_device(model, image)
-        params, render = pixel_image(
-            image.contiguous() if optimizer == "lbfgs" else image
-        )  # L-BFGS flattens grads
-    elif image is not None:
-        params, render = image
-        if projections:
-            raise ValueError(
-                "projections change pixels in place: they need a pixel image (a tensor as image=), "
-                "not a (params, render) parameterisation"
-            )
-    else:
-        raise ValueError(
-            "pass image=: a 1x3xHxW model-space tensor, or (params, render) from fourier_image(...)"
-        )
-    opt = make_optimizer(params, optimizer, lr)
-    transform = compose(transforms)
+    params, render = _parameters(model, image, optimizer, projections)
+    opt, transform = _make_optimizer(params, optimizer, lr), _compose(transforms)
     names = [resolve_name(model, layer) for layer in objective.layers]
     state: dict = {}
-
     with (
         frozen(model) as net,
         record(net, list(dict.fromkeys(names))) as rec,
@@ -327,20 +339,15 @@ def ascent(
             state.update(x=img.detach().clone(), logits=logits.detach(), value=value.detach())
             return -value.detach()
 
-        bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
+        label = progress if isinstance(progress, str) else "ascent"
+        bar = tqdm(range(steps), desc=label, disable=progress is False, leave=False)
         for i in bar:
-            if optimizer == "lbfgs":
-                opt.step(closure)
-            else:
-                closure()
+            opt.step(closure)  # the forward and backward pass of the image before this step, then the update
             if callback is not None and callback(Step(i, state["x"], state["logits"], float(state["value"]))):
                 return state["x"]
-            if optimizer != "lbfgs":
-                opt.step()
-            if projections:
-                with torch.no_grad():
-                    for project in projections:
-                        project(params[0], params[0].grad, i)
+            with torch.no_grad():
+                for project in projections:
+                    project(params[0], params[0].grad, i)
             if i % 10 == 0:
                 bar.set_postfix(objective=f"{float(state['value']):.3g}")
         with torch.no_grad():

@@ -13,12 +13,30 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import cm
 from matplotlib.figure import Figure
-from PIL import Image
 
-from .heatmaps import CMAPS, ArrayLike, as_numpy, heat_range, map_style, overlay, shared_range, single
+from .heatmaps import (
+    CMAPS,
+    ArrayLike,
+    as_numpy,
+    diverging,
+    heat_range,
+    map_style,
+    overlay,
+    shared_range,
+    single,
+)
+from .thumbnails import embedding_grid, snap_to_grid
+
+# fmt: off
+__all__ = [
+    "COLUMN_WIDTH", "embedding_grid", "filter_images", "show_beside", "show_filters", "show_grid",
+    "show_heatmap", "show_images", "show_map", "show_maps", "show_prediction", "show_top_patches",
+    "show_topk", "snap_to_grid",
+]
+# fmt: on
 
 
-def single_prediction(predictions: Sequence) -> list[tuple[str, float]]:
+def _single_prediction(predictions: Sequence) -> list[tuple[str, float]]:
     """(class, probability) pairs; model.predict's one-list batch for one image is unwrapped."""
     return (
         list(predictions[0])
@@ -30,13 +48,13 @@ def single_prediction(predictions: Sequence) -> list[tuple[str, float]]:
 COLUMN_WIDTH = 10.0  # inches: a notebook's output column (about 1000 px at the default 100 dpi)
 
 
-def fit_column(size: float, ncols: int, extra_w: float = 0.0) -> float:
+def _fit_column(size: float, ncols: int, extra_w: float = 0.0) -> float:
     """The cell width (inches) for ncols cells of `size` inches plus extra_w, shrunk so the figure fits
     the notebook column: a wider figure is scaled down in the notebook, and its text with it."""
     return min(size, (COLUMN_WIDTH - extra_w) / max(ncols, 1))
 
 
-def wrap_title(title: str, width: float, fontsize: float = 9) -> str:
+def _wrap_title(title: str, width: float, fontsize: float = 9) -> str:
     """`title` broken into lines that fit `width` inches at `fontsize` points (its own newlines kept)."""
     chars = max(8, int(width * 72 / (0.6 * fontsize)))  # DejaVu Sans averages about 0.6 em a character
     return "\n".join(
@@ -57,7 +75,7 @@ def _grid(
     plus room for titles of `title_lines` lines."""
     ncols = _columns(n, ncols)
     nrows = math.ceil(n / ncols)
-    size = fit_column(size, ncols, extra_w)
+    size = _fit_column(size, ncols, extra_w)
     row = size * aspect + 0.3 + 0.16 * max(title_lines - 1, 0)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + extra_w, row * nrows), squeeze=False)
     for ax in axes.flat[n:]:
@@ -77,8 +95,8 @@ def show_images(
 
     Cells are `size` inches wide and as high as the first image's aspect ratio asks."""
     first = as_numpy(images[0]).shape if len(images) else (1, 1)
-    width = fit_column(size, _columns(len(images), ncols))  # the cell width _grid will use
-    titles = None if titles is None else [wrap_title(t, width, 9) for t in titles]
+    width = _fit_column(size, _columns(len(images), ncols))  # the cell width _grid will use
+    titles = None if titles is None else [_wrap_title(t, width, 9) for t in titles]
     lines = max((t.count("\n") + 1 for t in titles or []), default=1)
     fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1], title_lines=lines)
     for i, (ax, img) in enumerate(zip(axes, images)):
@@ -92,7 +110,7 @@ def show_images(
         if titles is not None:
             ax.set_title(titles[i], fontsize=9)
     if suptitle:
-        fig.suptitle(wrap_title(suptitle, fig.get_figwidth(), 12))
+        fig.suptitle(_wrap_title(suptitle, fig.get_figwidth(), 12))
     fig.tight_layout()
     return fig
 
@@ -109,7 +127,7 @@ def show_grid(
     bar for panels drawn on one scale (heatmaps.overlay with those limits)."""
     names = list(rows)
     ncols = max(len(v) for v in rows.values())
-    size = fit_column(size, ncols, 0.9 + (1.0 if colorbar else 0.0))
+    size = _fit_column(size, ncols, 0.9 + (1.0 if colorbar else 0.0))
     fig, axes = plt.subplots(len(names), ncols, figsize=(size * ncols + 0.9, size * len(names)),
                              squeeze=False, layout="constrained")  # fmt: skip
     for r, name in enumerate(names):
@@ -121,7 +139,7 @@ def show_grid(
                 ax.axis("off")
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0 and col_titles is not None and c < len(col_titles):
-                ax.set_title(wrap_title(col_titles[c], size, 10), fontsize=10)
+                ax.set_title(_wrap_title(col_titles[c], size, 10), fontsize=10)
         axes[r, 0].set_ylabel(name, fontsize=10)
     if colorbar is not None:
         lo, hi, cmap, label = colorbar
@@ -190,24 +208,23 @@ def show_heatmap(
     ax: plt.Axes | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
-    alpha: float = 0.75,
-    cmap: str | None = None,
 ) -> Figure:
     """The heatmap over the image, with a colour bar in the map's own units (`label`).
 
-    kind says what the map is and sets the defaults (see heat_range): "positive" (evidence from
-    0, inferno), "signed" (diverging RdBu_r, symmetric about `center`, default 0) or "probability"
-    (0-1 with viridis, or diverging about `center`, e.g. the unoccluded probability). clip: a
-    percentile for the top of the range, named on the colour bar. vmin/vmax (e.g. from
-    shared_range, for compared panels) override the range. Opacity follows the value.
+    kind says what the map is and sets its colours (heatmaps.CMAPS; red always means more): "positive"
+    (evidence from 0, inferno), "signed" or "drop" (diverging RdBu_r, symmetric about `center`,
+    default 0) or "probability" (0-1 with viridis, or diverging about `center`, e.g. the unoccluded
+    probability). clip: a percentile for the top of the range, named on the colour bar. vmin/vmax
+    (e.g. from shared_range, for compared panels) override the range. Opacity follows the value.
     """
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
     fig = ax.figure
     heat = single(heatmap, 2)
-    lo, hi, cmap, label = map_style(heat, kind, center, clip, vmin, vmax, cmap, label)
-    diverging = kind == "signed" or (kind == "probability" and center is not None)
-    ax.imshow(overlay(img, heat, alpha, cmap, lo, hi, center=(lo + hi) / 2 if diverging else None))
+    lo, hi, cmap, label = map_style(heat, kind, center, clip, vmin, vmax, None, label)
+    ax.imshow(
+        overlay(img, heat, 0.75, cmap, lo, hi, center=(lo + hi) / 2 if diverging(kind, center) else None)
+    )
     mappable = cm.ScalarMappable(norm=plt.Normalize(lo, hi), cmap=cmap)
     bar = fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.04, label=label)
     if kind == "probability":  # a range symmetric about `center` may pass 0 or 1: show only what exists
@@ -250,32 +267,30 @@ def show_beside(
     img_title: str = "",
     label: str = "",
     kind: str = "positive",
-    center: float | None = None,
     clip: float | None = None,
     over: bool = False,
     shared: bool = True,
     size: float = 2.8,
-    suptitle: str | None = None,
 ) -> Figure:
     """The picture, then a row of its maps (each (h, w) or a batch of one), alone or over the picture
     (over=True): on one colour scale with one colour bar (shared_range), or, with shared=False, each
     on its own scale with its own bar."""
     maps = [single(m, 2) for m in maps]
-    size = fit_column(size, len(maps) + 1, 0.6 * len(maps) if not shared else 0.9)
+    size = _fit_column(size, len(maps) + 1, 0.6 * len(maps) if not shared else 0.9)
     if not shared:
         fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1) + 0.6 * len(maps), size))
         for ax, m, title in zip(axes[1:], maps, titles):
-            style = dict(title=title, label=label, kind=kind, center=center, clip=clip, ax=ax)
+            style = dict(title=title, label=label, kind=kind, clip=clip, ax=ax)
             show_heatmap(img, m, **style) if over else show_map(m, **style)
         fig.tight_layout()
     else:
         lo, hi, cmap, label = map_style(
-            np.stack(maps), kind, center, clip, *shared_range(maps, kind, center, clip), None, label
+            np.stack(maps), kind, None, clip, *shared_range(maps, kind, None, clip), None, label
         )
         fig, axes = plt.subplots(
             1, len(maps) + 1, figsize=(size * (len(maps) + 1) + 0.9, size), layout="constrained"
         )
-        mid = (lo + hi) / 2 if kind == "signed" or (kind == "probability" and center is not None) else None
+        mid = (lo + hi) / 2 if diverging(kind, None) else None
         for ax, m, title in zip(axes[1:], maps, titles):
             ax.imshow(
                 overlay(img, m, cmap=cmap, vmin=lo, vmax=hi, center=mid) if over else m,
@@ -284,13 +299,11 @@ def show_beside(
                 vmax=hi,
             )
             ax.set(xticks=[], yticks=[])
-            ax.set_title(wrap_title(title, size, 10), fontsize=10)
+            ax.set_title(_wrap_title(title, size, 10), fontsize=10)
         fig.colorbar(cm.ScalarMappable(plt.Normalize(lo, hi), cmap), ax=axes[1:], label=label)
     axes[0].imshow(single(img, 3))
     axes[0].set(xticks=[], yticks=[])
-    axes[0].set_title(wrap_title(img_title, size, 10), fontsize=10)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
+    axes[0].set_title(_wrap_title(img_title, size, 10), fontsize=10)
     return fig
 
 
@@ -334,7 +347,7 @@ def show_topk(
     predictions: Sequence[tuple[str, float]], title: str = "", ax: plt.Axes | None = None
 ) -> Figure:
     """Horizontal bars of (class name, probability) pairs, most likely on top."""
-    predictions = single_prediction(predictions)
+    predictions = _single_prediction(predictions)
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.5, 0.35 * len(predictions) + 0.8))
     names = [n for n, _ in predictions][::-1]
@@ -353,48 +366,11 @@ def show_prediction(img: ArrayLike, predictions: Sequence[tuple[str, float]], ti
     """The image beside its top-k bar chart."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [1, 1.3]})
     left.imshow(single(img, 3))
-    predictions = single_prediction(predictions)
+    predictions = _single_prediction(predictions)
     left.axis("off")
     left.set_title(title, fontsize=10)
     show_topk(predictions, f"top-{len(predictions)} classes", ax=right)
     return fig
-
-
-def snap_to_grid(coords: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Assign N <= rows*cols 2-D points to distinct grid cells, keeping neighbours together.
-
-    Solves the assignment that minimises the total squared distance between each point
-    (scaled to the unit square) and its cell centre. Returns (N, 2) integer (row, col).
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    if len(coords) > rows * cols:
-        raise ValueError(f"{len(coords)} points do not fit a {rows} x {cols} grid")
-    c = np.asarray(coords, np.float64)
-    c = (c - c.min(0)) / np.where(np.ptp(c, 0) > 0, np.ptp(c, 0), 1)
-    gy, gx = np.mgrid[0:rows, 0:cols]
-    cells = np.stack([gx.ravel() / max(cols - 1, 1), 1 - gy.ravel() / max(rows - 1, 1)], 1)
-    cost = ((c[:, None, :] - cells[None, :, :]) ** 2).sum(-1)
-    point, cell = linear_sum_assignment(cost)
-    out = np.empty((len(c), 2), int)
-    out[point] = np.stack([cell // cols, cell % cols], 1)
-    return out
-
-
-def embedding_grid(
-    images: Sequence[np.ndarray], coords: np.ndarray, rows: int, cols: int, thumb: int = 48
-) -> np.ndarray:
-    """Thumbnails placed on a grid at their 2-D embedding positions (Karpathy's t-SNE picture).
-
-    images: N HxWx3 uint8; coords: (N, 2), e.g. from t-SNE. Returns a (rows*thumb, cols*thumb, 3)
-    uint8 canvas; empty cells stay white.
-    """
-    cells = snap_to_grid(coords, rows, cols)
-    canvas = np.full((rows * thumb, cols * thumb, 3), 255, np.uint8)
-    for img, (r, c) in zip(images, cells):
-        small = np.asarray(Image.fromarray(np.asarray(img)).resize((thumb, thumb), Image.BILINEAR))
-        canvas[r * thumb : (r + 1) * thumb, c * thumb : (c + 1) * thumb] = small
-    return canvas
 
 
 def show_top_patches(

@@ -13,6 +13,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+__all__ = ["T", "choose", "default_device", "fast_mode", "run_seed", "seed", "setup"]
+
 T = TypeVar("T")
 
 

@@ -20,6 +20,13 @@ from tqdm.auto import tqdm
 
 from . import data
 
+# fmt: off
+__all__ = [
+    "CLASSES", "KINDS", "LAYER", "OBJECTS", "SIZE", "WEIGHTS_DIR", "accuracy", "composites", "load", "main",
+    "SmallCNN", "to_input", "train", "training_record", "training_set",
+]
+# fmt: on
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "small_cnns"  # package data
 OBJECTS = ("cat", "espresso", "moped")  # the built-in objects: the same pictures on every machine
 CLASSES = OBJECTS  # the small networks' class names, in label order: the objects' names

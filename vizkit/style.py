@@ -20,6 +20,13 @@ from .layers import ModelLike, model_device, resolve_name, role_layers
 from .objectives import Forward, Objective, total_variation
 from .optvis import ascent, clamp_pixels
 
+# fmt: off
+__all__ = [
+    "efros_leung", "evaluate", "feature_loss", "features_of", "gram", "gram_loss", "image_tensor", "invert",
+    "mean_total_variation", "style_transfer", "target_grams", "texture_synthesis",
+]
+# fmt: on
+
 
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrices G = F F^T / (H W) of NxCxHxW features (F: the C x HW matrix): NxCxC."""
@@ -125,8 +132,7 @@ def invert(
             lr=lr,
             optimizer="adam",
             seed=seed,
-            progress=progress,
-            desc=f"invert {name}",
+            progress=f"invert {name}" if progress else False,
         ),
     )
 
@@ -171,8 +177,7 @@ def texture_synthesis(
             lr=lr,
             optimizer=optimizer,
             seed=seed,
-            progress=progress,
-            desc="texture",
+            progress="texture" if progress else False,
         ),
     )
 
@@ -241,9 +246,8 @@ def style_transfer(
             optimizer=optimizer,
             seed=seed,
             projections=[clamp_pixels(model)],
-            progress=progress,
+            progress="style" if progress else False,
             callback=callback,
-            desc="style",
         ),
     )
 

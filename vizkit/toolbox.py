@@ -23,25 +23,27 @@ from .settings import choose
 from .user_images import BadImage, receive, uploaded
 from .worker import Job, ModelWorker, Superseded
 
+__all__ = ["COMPOSITES", "MODELS", "SET_PICTURES", "Toolbox"]
+
 MODELS = OFFLINE_MODELS + CLASSIC_MODELS
 COMPOSITES = 6  # "composite 1" ... in the picture menu
 SET_PICTURES = 12  # "imagenette 1" ... where Imagenette is in the cache
 
 
-def set_cached(name: str = "imagenette") -> bool:
+def _set_cached(name: str = "imagenette") -> bool:
     """True when the image set is already in the cache (the toolbox never starts a download)."""
     return (data_dir() / IMAGE_SETS[name].folder).is_dir()
 
 
-def picture_names() -> list[str]:
+def _picture_names() -> list[str]:
     """The picture menu: offline photos, composites, Imagenette pictures where cached, the upload."""
     names = data.photo_names() + [f"composite {i + 1}" for i in range(COMPOSITES)]
-    if set_cached():
+    if _set_cached():
         names += [f"imagenette {i + 1}" for i in range(SET_PICTURES)]
     return names
 
 
-def load_picture(name: str) -> np.ndarray:
+def _load_picture(name: str) -> np.ndarray:
     """The picture called `name` in the menu (HxWx3 uint8)."""
     if name.startswith("composite "):
         images, _, _ = data.composites(COMPOSITES, seed=1, size=256, objects=data.object_names())
@@ -52,9 +54,9 @@ def load_picture(name: str) -> np.ndarray:
     return uploaded() if name == "upload" else data.photo(name)
 
 
-def patch_stream(n: int) -> tuple[object, str]:
+def _patch_stream(n: int) -> tuple[object, str]:
     """(pictures, what they are) to take top patches from: Imagenette where cached, else composites."""
-    if set_cached():
+    if _set_cached():
         images, _ = image_set("imagenette", n=n, size=160, seed=0)
         return images, f"{n} Imagenette pictures"
     objects = data.object_names()
@@ -89,7 +91,7 @@ class Toolbox:
         self.model = self.get_model(model)
         self.spatial, self.flat = views.layer_choices(self.model)
         self.picture, self.layer, self.page, self.channel = picture, layer, 0, None
-        self.ui = build(self, picture_names(), MODELS)
+        self.ui = build(self, _picture_names(), MODELS)
         self.widget = self.ui.root
         self.submit("picture", self.draw_picture)
         self.worker.wait()
@@ -175,7 +177,7 @@ class Toolbox:
         self.set_picture(job, "upload")
 
     def set_picture(self, job: Job, name: str) -> None:
-        img = load_picture(name)
+        img = _load_picture(name)
         self.picture = name
         self.img_raw = img
         self.draw_picture(job)
@@ -215,7 +217,7 @@ class Toolbox:
     def draw_picture(self, job: Job) -> None:
         """The picture changed (or the model): prediction, the layer's maps, the selected channel."""
         if not hasattr(self, "img_raw"):
-            self.img_raw = load_picture(self.picture)
+            self.img_raw = _load_picture(self.picture)
         self.x = self.model.preprocess(self.img_raw)
         self.img = np.round(self.model.deprocess(self.x) * 255).astype(np.uint8)
         self.ui.show("top5", views.top5_gradcam_png(self.model, self.x, self.img, self.spatial[-1]))
@@ -249,7 +251,7 @@ class Toolbox:
     def draw_patches(self, job: Job) -> None:
         key = (self.model.name, self.layer)
         if key not in self.patches:
-            images, what = patch_stream(self.stream)
+            images, what = _patch_stream(self.stream)
             counted = self.ui.counting(
                 images, f"top patches of {self.layer} over {what}", lambda: job.superseded
             )

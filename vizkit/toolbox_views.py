@@ -28,6 +28,14 @@ from .cams import grad_cam
 from .hooks import frozen, record
 from .layers import ModelLike, as_net, on_model_device
 
+# fmt: off
+__all__ = [
+    "COLS", "GAP", "PAGE", "TILE", "channel_map_png", "channel_maps", "feature_visualization",
+    "featviz_png", "figure_png", "font", "guided_png", "layer_choices", "Mosaic", "mosaic", "patches_png",
+    "stack_png", "strength", "strongest_unit", "top5_gradcam_png",
+]
+# fmt: on
+
 PAGE = 128  # tiles per page of the mosaic
 COLS = 16  # tiles per row
 TILE = 44  # px per tile
@@ -41,7 +49,7 @@ def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     return out.getvalue()
 
 
-def image_png(img: np.ndarray) -> bytes:
+def _image_png(img: np.ndarray) -> bytes:
     """An HxWx3 image (uint8, or float in [0, 1]) as PNG bytes."""
     img = np.asarray(img)
     if img.dtype != np.uint8:
@@ -176,7 +184,7 @@ def mosaic(
         f"{hi:.3g}  activation: one scale for all tiles, clipped at the 99.9th pct",
         fill="black",
     )
-    return image_png(np.asarray(canvas)), Mosaic(order, first, len(shown), top)
+    return _image_png(np.asarray(canvas)), Mosaic(order, first, len(shown), top)
 
 
 def channel_map_png(img: np.ndarray, maps: torch.Tensor, channel: int, layer: str) -> bytes:

@@ -14,6 +14,8 @@ import ipywidgets as widgets
 
 from .worker import Superseded
 
+__all__ = ["HOW_TO", "SLOTS", "build", "Page"]
+
 SLOTS = {"top5": "100%", "mosaic": "736px", "map": "290px", "guided": "250px", "patches": "250px"}
 
 HOW_TO = (

@@ -12,6 +12,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+# fmt: off
+__all__ = [
+    "MAX_BYTES", "MAX_PIXELS", "MAX_SIDE", "SOURCES", "TIMEOUT", "UPLOADED", "BadImage", "describe",
+    "flatten", "load_image", "receive", "Source", "upload", "uploaded",
+]
+# fmt: on
+
 MAX_PIXELS = 40_000_000  # larger pictures are refused before decoding (a decompression bomb)
 MAX_SIDE = 1024  # larger pictures are downscaled to this longer side
 MAX_BYTES = 25_000_000  # a URL's download stops here
@@ -32,7 +39,7 @@ def load_image(source: Source, max_side: int | None = MAX_SIDE, square: int | No
     longer side is downscaled to max_side (None: keep); square: shorter side to `square`, then the
     central square x square crop. Pictures over MAX_PIXELS are refused. Nothing is written to disk.
     """
-    img = open_image(source)
+    img = _open_image(source)
     if img.width * img.height > MAX_PIXELS:
         raise BadImage(
             f"{describe(source)} is {img.width} x {img.height} pixels, over the limit of "
@@ -53,7 +60,7 @@ def load_image(source: Source, max_side: int | None = MAX_SIDE, square: int | No
     return np.asarray(img)
 
 
-def open_image(source: Source) -> Image.Image:
+def _open_image(source: Source) -> Image.Image:
     """PIL image (not yet decoded) from a path, URL or bytes; BadImage says what is accepted."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -61,7 +68,7 @@ def open_image(source: Source) -> Image.Image:
             raise BadImage(f"the upload is empty; expected {SOURCES}")
         stream, what = io.BytesIO(data), "the uploaded bytes"
     elif isinstance(source, str) and source.startswith(("http://", "https://")):
-        stream, what = io.BytesIO(fetch_url(source)), source
+        stream, what = io.BytesIO(_fetch_url(source)), source
     elif isinstance(source, (str, PathLike)):
         path = Path(source).expanduser()
         if not path.is_file():
@@ -75,7 +82,7 @@ def open_image(source: Source) -> Image.Image:
         raise BadImage(f"{what} is not an image PIL can read; expected {SOURCES}") from error
 
 
-def fetch_url(url: str) -> bytes:
+def _fetch_url(url: str) -> bytes:
     """The bytes at an http(s) URL: at most MAX_BYTES, within TIMEOUT seconds, and an image type."""
     request = urllib.request.Request(url, headers={"User-Agent": "vizkit"})
     try:

@@ -6,6 +6,8 @@ from importlib import metadata
 
 from packaging.requirements import Requirement
 
+__all__ = ["check_versions", "requirement_problem", "UnsupportedVersion"]
+
 
 class UnsupportedVersion(ImportError):
     """A package vizkit needs is missing or older than the floor vizkit declares."""

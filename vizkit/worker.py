@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["Job", "ModelWorker", "Superseded"]
+
 
 class Superseded(Exception):
     """Raised by a job that stops because a newer request took its slot (it draws nothing)."""
