@@ -1,10 +1,11 @@
-"""Class and neuron visualization (notebook 08): images that a class score or a unit likes most,
-made with vizkit.optvis.ascent and three recipes (Simonyan et al. 2013; Yosinski et al. 2015;
+"""Class visualization (notebook 08): images that a class score likes most, made with
+vizkit.optvis.ascent and three recipes as data, RECIPES (Simonyan et al. 2013; Yosinski et al. 2015;
 Olah et al. 2017)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -27,9 +28,69 @@ from .optvis import (
     random_scale,
 )
 
-__all__ = ["RECIPES", "class_visualization"]
+__all__ = ["RECIPES", "Recipe", "class_visualization"]
 
-RECIPES = ("simonyan", "yosinski", "fourier")
+
+@dataclass(frozen=True)
+class Recipe:
+    """A class-visualisation recipe as data: where ascent starts, how it steps, the image's priors."""
+
+    paper: str
+    start: Callable  # (model, n, size, seed) -> a model-space Nx3xsizexsize tensor or (params, render)
+    lr: float
+    optimizer: str  # one of optvis.OPTIMIZERS
+    l2: float = 0.0  # weight of the L2 penalty on the image (0: none)
+    transforms: Callable = lambda size: []  # size -> random changes before each forward pass
+    projections: Callable = lambda model: []  # model -> changes to the pixels after each step
+
+
+def _zeros(model: ModelLike, n: int, size: int, seed: int) -> torch.Tensor:
+    return torch.zeros(n, 3, size, size, device=model_device(model))
+
+
+def _noise(model: ModelLike, n: int, size: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(settings.seed(seed))
+    return torch.randn(n, 3, size, size, generator=gen).to(model_device(model)) * 0.1
+
+
+def _fourier(model: ModelLike, n: int, size: int, seed: int):
+    return fourier_image(model, size, n, seed=seed)
+
+
+def _olah_transforms(size: int) -> list:
+    pad_w = size // 16
+    scales = [0.9, 0.95, 1.0, 1.05, 1.1]
+    return [
+        pad(pad_w),
+        jitter(pad_w // 2),
+        random_scale(scales),
+        random_rotate(20),
+        jitter(max(1, pad_w // 4)),
+    ]
+
+
+def _yosinski_projections(model: ModelLike) -> list:
+    return [blur_every(4, 0.5), clip_small_norm(20), clip_small_contribution(20), clamp_pixels(model)]
+
+
+RECIPES = {
+    # plain normalised gradient ascent from zeros with an L2 penalty
+    "simonyan": Recipe(
+        "Simonyan et al. 2013", _zeros, 0.02, "normalized", 1e-3, projections=lambda m: [clamp_pixels(m)]
+    ),
+    # plus jitter, periodic blur and clipping of weak pixels
+    "yosinski": Recipe(
+        "Yosinski et al. 2015",
+        _noise,
+        0.02,
+        "normalized",
+        1e-3,
+        lambda size: [jitter(size // 14)],
+        _yosinski_projections,
+    ),
+    # a decorrelated Fourier parameterisation, padded, jittered, scaled and rotated at every step
+    "fourier": Recipe("Olah et al. 2017", _fourier, 0.05, "adam", transforms=_olah_transforms),
+}
 
 
 def class_visualization(
@@ -44,70 +105,24 @@ def class_visualization(
 ) -> torch.Tensor:
     """An image that maximises the class score of `target` (one class, or a list: one image each).
 
-    recipe 'simonyan': plain normalised gradient ascent from zeros with an L2 penalty (Simonyan et al.
-    2013); 'yosinski': plus jitter, periodic blur and clipping of weak pixels (Yosinski et al. 2015);
-    'fourier': decorrelated Fourier parameterisation with padding, jitter, scaling and rotation
-    (Olah et al. 2017). Returns an Nx3x size x size tensor in the model's input space.
+    recipe: a name in RECIPES: 'simonyan' (Simonyan et al. 2013), 'yosinski' (Yosinski et al. 2015)
+    or 'fourier' (Olah et al. 2017; see each Recipe). Returns an Nx3x size x size tensor in the
+    model's input space.
     """
-    n = 1 if isinstance(target, (int, str)) else len(target)
-    dev = model_device(model)
-    if recipe == "simonyan":
-        x0 = torch.zeros(n, 3, size, size, device=dev)
-        return ascent(
-            model,
-            class_score(target) - 1e-3 * l2(),
-            x0,
-            steps,
-            lr=0.02,
-            optimizer="normalized",
-            projections=[clamp_pixels(model)],
-            callback=callback,
-            seed=seed,
-            progress=recipe if progress else False,
-        )
-    if recipe == "yosinski":
-        x0 = (
-            torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(settings.seed(seed))).to(
-                dev
-            )
-            * 0.1
-        )
-        return ascent(
-            model,
-            class_score(target) - 1e-3 * l2(),
-            x0,
-            steps,
-            lr=0.02,
-            optimizer="normalized",
-            transforms=[jitter(size // 14)],
-            projections=[
-                blur_every(4, 0.5),
-                clip_small_norm(20),
-                clip_small_contribution(20),
-                clamp_pixels(model),
-            ],
-            callback=callback,
-            seed=seed,
-            progress=recipe if progress else False,
-        )
-    if recipe == "fourier":
-        pad_w = size // 16
-        return ascent(
-            model,
-            class_score(target),
-            fourier_image(model, size, n, seed=seed),
-            steps,
-            lr=0.05,
-            optimizer="adam",
-            transforms=[
-                pad(pad_w),
-                jitter(pad_w // 2),
-                random_scale([0.9, 0.95, 1.0, 1.05, 1.1]),
-                random_rotate(20),
-                jitter(max(1, pad_w // 4)),
-            ],
-            callback=callback,
-            seed=seed,
-            progress=recipe if progress else False,
-        )
-    raise ValueError(f"unknown recipe {recipe!r}; choose one of {RECIPES}")
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {list(RECIPES)}")
+    r, n = RECIPES[recipe], 1 if isinstance(target, (int, str)) else len(target)
+    objective = class_score(target) - r.l2 * l2() if r.l2 else class_score(target)
+    return ascent(
+        model,
+        objective,
+        r.start(model, n, size, seed),
+        steps,
+        lr=r.lr,
+        optimizer=r.optimizer,
+        transforms=r.transforms(size),
+        projections=r.projections(model),
+        callback=callback,
+        seed=seed,
+        progress=recipe if progress else False,
+    )
