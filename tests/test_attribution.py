@@ -102,7 +102,10 @@ def test_guided_backprop_for_an_intermediate_unit(model):
 def test_guided_grad_cam_is_the_product(model):
     x = model.preprocess(vizkit.data.photo("coffee"))
     ggc = vizkit.guided_grad_cam(model, x, target=967, layer="blocks.5")
-    expected = A.guided_backprop(model, x, 967) * vizkit.grad_cam(model, x, 967, layer="blocks.5", upsample=True)[None]
+    expected = (
+        A.guided_backprop(model, x, 967)
+        * vizkit.grad_cam(model, x, 967, layer="blocks.5", upsample=True)[None]
+    )
     assert np.allclose(ggc, expected, atol=1e-6)
 
 

@@ -115,7 +115,12 @@ def test_every_target_form_works(name, model, batch):
             score = vizkit.probability_of(963)
             by_index = run(method, model, x, 963, LAYERS["lite0"], weight="probability")
         out = run(
-            method, model, x, score, LAYERS["lite0"], **({"weight": "probability"} if name == "Score-CAM" else {})
+            method,
+            model,
+            x,
+            score,
+            LAYERS["lite0"],
+            **({"weight": "probability"} if name == "Score-CAM" else {}),
         )
         assert np.allclose(out, by_index, atol=1e-5 * np.abs(by_index).max())
 

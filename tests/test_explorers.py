@@ -34,7 +34,9 @@ def test_occlusion_square_and_stride(model, picture):
     )
 
 
-@pytest.mark.parametrize("method, layer", [("saliency", None), ("Grad-CAM", "blocks.6"), ("Grad-CAM++", "blocks.6")])
+@pytest.mark.parametrize(
+    "method, layer", [("saliency", None), ("Grad-CAM", "blocks.6"), ("Grad-CAM++", "blocks.6")]
+)
 def test_class_maps_of_any_class(model, picture, method, layer):
     x, img = picture
     redraws(

@@ -39,7 +39,9 @@ def test_conditional_instance_norm_mixes_styles_linearly():
 
 def test_training_lowers_the_perceptual_loss_and_resumes(model, tmp_path):
     losses = []
-    kwargs = dict(steps=12, batch=2, size=64, style_size=64, seed=0, progress=False)
+    kwargs = dict(
+        steps=12, batch=2, size=64, loss=style.StyleLoss(style_weight=0.5, style_size=64), progress=False
+    )
     fast_style.train_fast_style(
         model, [data.painting("mosaic", size=64)], log=lambda step, c, s: losses.append(c + 0.5 * s), **kwargs
     )
@@ -48,7 +50,7 @@ def test_training_lowers_the_perceptual_loss_and_resumes(model, tmp_path):
     ckpt = tmp_path / "net.ckpt"
     whole = fast_style.train_fast_style(model, [data.painting("mosaic", size=64)], **dict(kwargs, steps=8))
     fast_style.train_fast_style(
-        model, [data.painting("mosaic", size=64)], checkpoint=ckpt, every=4, **dict(kwargs, steps=4)
+        model, [data.painting("mosaic", size=64)], checkpoint=ckpt, **dict(kwargs, steps=4)
     )
     resumed = fast_style.train_fast_style(
         model, [data.painting("mosaic", size=64)], checkpoint=ckpt, **dict(kwargs, steps=8)

@@ -48,7 +48,9 @@ def test_style_transfer_ends_near_the_style_and_near_the_content(model):
     layers, c_layer = list(model.style_layers), model.content_layer
     targets = style.target_grams(model, [painting], layers)
     c_target = style.features_of(model, content, [c_layer])[c_layer]
-    out = style.style_transfer(model, content, painting, style_weight=1.0, steps=40, progress=False)
+    out = style.style_transfer(
+        model, content, painting, style.StyleLoss(style_weight=1.0), steps=40, progress=False
+    )
     assert out.shape == (128, 128, 3)
     assert gram_distance(model, out, targets) < 0.05 * gram_distance(model, content, targets)
     assert content_distance(model, out, c_layer, c_target) < 0.5 * content_distance(
@@ -136,9 +138,13 @@ def test_style_transfer_maximises_an_extra_objective_along(model):
     dream = optvis.layer_norm("blocks.4")
     plain = style.style_transfer(model, content, painting, steps=10, progress=False)
     scale = 3.0 / style.evaluate(model, dream, plain)
-    dreamt = style.style_transfer(model, content, painting, steps=10, progress=False, extra=scale * dream)
+    dreamt = style.style_transfer(
+        model, content, painting, style.StyleLoss(extra=scale * dream), steps=10, progress=False
+    )
     assert style.evaluate(model, dream, dreamt) > 1.3 * style.evaluate(model, dream, plain)
-    zero = style.style_transfer(model, content, painting, steps=10, progress=False, extra=0.0 * dream)
+    zero = style.style_transfer(
+        model, content, painting, style.StyleLoss(extra=0.0 * dream), steps=10, progress=False
+    )
     assert np.allclose(zero, plain, atol=1e-5)  # a zero-weight extra changes nothing
 
 

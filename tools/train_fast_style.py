@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from vizkit import load_model
-from vizkit.fast_style import LR, WEIGHTS_DIR, style_image, train_fast_style
+from vizkit.fast_style import LOSS, LR, WEIGHTS_DIR, style_image, train_fast_style
+from vizkit.style import StyleLoss
 
 RECIPES = {  # name -> styles and training settings of each shipped network
     "swirls": {"styles": ["swirls"]},
@@ -55,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             steps=steps,
             batch=args.batch,
             size=args.size,
-            style_weight=args.style_weight,
-            tv=args.tv,
+            loss=StyleLoss(style_weight=args.style_weight, tv=args.tv, style_size=LOSS.style_size),
             checkpoint=args.out / f"{name}.ckpt",
         )
         minutes = (time.perf_counter() - start) / 60

@@ -265,17 +265,7 @@ def top_patches(
                 torch.cat([best_i, idx], 1),
                 torch.cat([best_u, units], 1),
             )
-        if sources is None:
-            order = v.topk(min(k, v.shape[1]), dim=1).indices
-        else:  # a padding column (value -inf, index -1) fills the slots of channels short of sources
-            v, idx = (
-                torch.cat([v, torch.full_like(v[:, :1], -torch.inf)], 1),
-                torch.cat([idx, -torch.ones_like(idx[:, :1])], 1),
-            )
-            units = torch.cat([units, torch.zeros_like(units[:, :1])], 1)
-            order = _distinct_top(v, idx, sources, k)
-        best_v, best_i = v.gather(1, order), idx.gather(1, order)
-        best_u = units.gather(1, order[..., None].expand(-1, -1, 2))
+        best_v, best_i, best_u = _keep_best(v, idx, units, sources, k)
         for ch in range(c if imgs is not None else 0):
             kept[ch] = {
                 j: kept[ch][j] if j in kept[ch] else field.crop(imgs[j - seen], *best_u[ch, r].tolist())
@@ -287,6 +277,19 @@ def top_patches(
         raise ValueError("no images given")
     patches = [[kept[ch][j] for j in best_i[ch].tolist() if j in kept[ch]] for ch in range(len(channels))]
     return TopPatches(channels, best_v.numpy(), best_i.numpy(), best_u.numpy(), patches, field)
+
+
+def _keep_best(v: torch.Tensor, idx: torch.Tensor, units: torch.Tensor, sources: Sequence | None, k: int):
+    """The k best columns of values v (C, M) with their image indices (C, M) and units (C, M, 2): the
+    largest values, or with sources the largest of distinct sources."""
+    if sources is None:
+        order = v.topk(min(k, v.shape[1]), dim=1).indices
+    else:  # a padding column (value -inf, index -1) fills the slots of channels short of sources
+        v = torch.cat([v, torch.full_like(v[:, :1], -torch.inf)], 1)
+        idx = torch.cat([idx, -torch.ones_like(idx[:, :1])], 1)
+        units = torch.cat([units, torch.zeros_like(units[:, :1])], 1)
+        order = _distinct_top(v, idx, sources, k)
+    return v.gather(1, order), idx.gather(1, order), units.gather(1, order[..., None].expand(-1, -1, 2))
 
 
 def _distinct_top(values: torch.Tensor, index: torch.Tensor, sources: Sequence, k: int) -> torch.Tensor:

@@ -23,7 +23,6 @@ def deepdream(
     steps: int = 10,
     lr: float = 0.02,
     jitter_px: int = 32,
-    seed: int = 0,
     progress: bool = True,
 ) -> torch.Tensor:
     """DeepDream (Mordvintsev et al. 2015): amplify what `layer` sees, from coarse to fine scales.
@@ -49,7 +48,7 @@ def deepdream(
             optimizer="normalized",
             transforms=[jitter(jitter_px)],
             projections=[clamp_pixels(model)],
-            seed=seed + k,
+            seed=k,  # the jitter of each octave: VIZKIT_SEED + k
             progress=f"octave {k + 1}/{octaves}" if progress else False,
         )
         detail = dreamed - base

@@ -164,17 +164,19 @@ def differences(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, pat
             for i, (g, w) in enumerate(zip(got, want))
             for d in differences(g, w, atol, rtol, f"{path}[{i}]")
         ]
+    return _array_differences(got, want, atol, rtol, where)
+
+
+def _array_differences(got: Any, want: Any, atol: float, rtol: float, where: str) -> list[str]:
+    """What differs between two leaves: arrays (shape, then values) or plain values."""
     g, w = _as_array(got), _as_array(want)
     if not isinstance(w, np.ndarray) or not isinstance(g, np.ndarray):
         if isinstance(w, np.ndarray) or isinstance(g, np.ndarray):
             return [f"{where}yours is a {type(got).__name__}, vizkit's a {type(want).__name__}"]
         return [] if got == want else [f"{where}yours is {got!r}, vizkit's is {want!r}"]
     if g.shape != w.shape:
-        note = (
-            " (the same values with a size-1 axis squeezed?)"
-            if g.squeeze().shape == w.squeeze().shape
-            else ""
-        )
+        squeezed = g.squeeze().shape == w.squeeze().shape
+        note = " (the same values with a size-1 axis squeezed?)" if squeezed else ""
         return [f"{where}shape: yours {g.shape}, vizkit's {w.shape}{note}"]
     return [where + d for d in _describe_values(g, w, atol, rtol)]
 

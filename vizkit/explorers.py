@@ -197,7 +197,7 @@ def style_explorer(
     """Neural style (11): the style weight and the total-variation weight, at a preview size (L-BFGS)."""
 
     def draw(style_weight: float, tv: float) -> Figure:
-        out = style.style_transfer(model, content, style_img, style_weight=style_weight, tv=tv, size=size,
+        out = style.style_transfer(model, content, style_img, style.StyleLoss(style_weight, tv), size=size,
                                    steps=steps, progress=False)  # fmt: skip
         fig = Figure(figsize=(4.0, 4.2))
         ax = fig.add_subplot()

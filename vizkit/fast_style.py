@@ -22,13 +22,13 @@ from .hooks import frozen, record
 from .images import resize
 from .inputs import rgb_tensor, to_array, to_model_space
 from .layers import ModelLike, as_net, model_device, role_layers
-from .style import gram, target_grams
+from .style import StyleLoss, gram, target_grams
 
 # fmt: off
 __all__ = [
     "HELD_OUT", "LR", "TRAIN_PHOTOS", "WEIGHTS_DIR", "ConditionalInstanceNorm", "content_batches",
     "ConvLayer", "fast_style_names", "load_fast_style", "perceptual_loss", "style_image", "style_names_of",
-    "stylize", "train_fast_style", "training_record", "TransformerNet",
+    "stylize", "train_fast_style", "training_record", "TransformerNet", "LOSS",
 ]
 # fmt: on
 
@@ -227,78 +227,78 @@ def perceptual_loss(
     return c + style_weight * s + tv * smooth, c.item(), float(s.detach())
 
 
+LOSS = StyleLoss(style_weight=0.5, style_size=256)  # the shipped networks' perceptual loss (tv 10)
+
+
+def _resume(net: nn.Module, opt: torch.optim.Optimizer, checkpoint: Path | None, dev) -> int:
+    """Load the checkpoint into net and opt if it exists; the step to continue from (0 without one)."""
+    if checkpoint is None or not checkpoint.exists():
+        return 0
+    state = torch.load(checkpoint, weights_only=True, map_location=dev)
+    net.load_state_dict(state["net"]), opt.load_state_dict(state["opt"])
+    return int(state["step"])
+
+
+def _save(net: TransformerNet, opt: torch.optim.Optimizer, step: int, checkpoint: Path) -> None:
+    torch.save(
+        {"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "config": net.config}, checkpoint
+    )
+
+
 def train_fast_style(
     model: ModelLike,
     styles: Sequence[np.ndarray],
     steps: int = 1200,
     batch: int = 4,
     size: int = 128,
-    style_weight: float = 0.5,
-    tv: float = 10.0,
-    lr: float = LR,
+    loss: StyleLoss = LOSS,
     norm: str = "instance",
-    widths: Sequence[int] = (16, 32, 64),
-    blocks: int = 3,
-    style_size: int = 256,
-    seed: int = 0,
     checkpoint: str | Path | None = None,
-    every: int = 100,
     progress: bool = True,
     log: Callable[[int, float, float], None] | None = None,
 ) -> TransformerNet:
     """Train a TransformerNet for one style (or several: a conditional-instance-norm network).
 
-    styles: HxWx3 images (resized so the shorter side is style_size); content: augmented crops of
-    TRAIN_PHOTOS, size x size, batch at a time. checkpoint: a file written every `every` steps and
-    resumed from if it exists (training continues where it stopped, same results). log(step,
-    content_loss, style_loss) is called every step. The loss model (`model`) is frozen throughout.
+    styles: HxWx3 images (resized so the shorter side is loss.style_size); content: augmented crops of
+    TRAIN_PHOTOS, size x size, batch at a time; loss: the perceptual loss's style_weight, tv and
+    style_size (a StyleLoss; Adam at lr LR). checkpoint: a file written every 100 steps and resumed
+    from if it exists (training continues where it stopped, same results). log(step, content_loss,
+    style_loss) is called every step. The loss model (`model`) is frozen throughout; the network's
+    initial weights and batches come from the run's seed (VIZKIT_SEED).
     """
-    n = len(styles)
+    n, dev, seed = len(styles), model_device(model), settings.seed(0)
     if n > 1 and norm != "instance":
         raise ValueError(f"several styles need conditional instance norm; norm={norm!r} is for one style")
-    dev = model_device(model)
     with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random state
-        torch.manual_seed(settings.seed(seed))
-        net = TransformerNet(widths, blocks, "conditional" if n > 1 else norm, n).to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    start = 0
+        torch.manual_seed(seed)
+        net = TransformerNet(norm="conditional" if n > 1 else norm, n_styles=n).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
     checkpoint = Path(checkpoint) if checkpoint else None
-    if checkpoint and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True, map_location=dev)
-        net.load_state_dict(state["net"]), opt.load_state_dict(state["opt"])
-        start = int(state["step"])
-    batches = content_batches(size, batch, seed)
+    start = _resume(net, opt, checkpoint, dev)
+    batches = content_batches(size, batch, 0)
     for _ in range(start):  # the same content batches as an uninterrupted run
         next(batches)
     with frozen(model):
-        layers = list(role_layers(model, "style_layers"))
-        grams = [target_grams(model, [s], layers, size=style_size) for s in styles]
+        grams = [
+            target_grams(model, [s], list(role_layers(model, "style_layers")), size=loss.style_size)
+            for s in styles
+        ]
         bar = tqdm(range(start, steps), desc="training", disable=not progress, initial=start, total=steps)
         net.train()
         for step in bar:
             content = next(batches).to(dev)
-            idx = torch.randint(
-                n, (batch,), generator=torch.Generator().manual_seed(settings.seed(seed) * 100003 + step)
-            )
+            idx = torch.randint(n, (batch,), generator=torch.Generator().manual_seed(seed * 100003 + step))
             out = net(content, F.one_hot(idx, n).float()) if n > 1 else net(content)
-            loss, c, s = perceptual_loss(model, out, content, grams, idx, style_weight, tv)
+            total, c, s = perceptual_loss(model, out, content, grams, idx, loss.style_weight, loss.tv)
             opt.zero_grad()
-            loss.backward()
+            total.backward()
             opt.step()
             if log:
                 log(step, c, s)
             if step % 10 == 0:
                 bar.set_postfix(content=f"{c:.3f}", style=f"{s:.3f}")
-            if checkpoint and ((step + 1) % every == 0 or step + 1 == steps):
-                torch.save(
-                    {
-                        "net": net.state_dict(),
-                        "opt": opt.state_dict(),
-                        "step": step + 1,
-                        "config": net.config,
-                    },
-                    checkpoint,
-                )
+            if checkpoint and ((step + 1) % 100 == 0 or step + 1 == steps):
+                _save(net, opt, step + 1, checkpoint)
     return net.eval()
 
 

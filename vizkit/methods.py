@@ -39,9 +39,7 @@ class Method:
     passes: str = (
         "one"  # "one": one forward and backward per batch; "many": per image (copies, masks, a path)
     )
-    resolution: str = (
-        "input"  # "input": per pixel; "layer": per position of the layer's grid; "window": per occluding window
-    )
+    resolution: str = "input"  # "input": per pixel; "layer": per position of the layer's grid; "window": per occluding window
     kind: str = "positive"  # of the map Method.maps returns: "positive", "signed" or "drop"
     result: str = "map"  # what fn returns: "map" (N, h, w), "gradient" (N, 3, H, W), "probability" (N, r, c)
     options: dict = field(default_factory=dict)  # the settings a comparison uses unless told otherwise

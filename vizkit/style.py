@@ -7,6 +7,7 @@ float images in [0, 1] (an image array or uint8 is accepted as input)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,7 +23,8 @@ from .optvis import ascent, clamp_pixels
 
 # fmt: off
 __all__ = [
-    "efros_leung", "evaluate", "feature_loss", "features_of", "gram", "gram_loss", "image_tensor", "invert",
+    "StyleLoss", "efros_leung", "evaluate", "feature_loss", "features_of", "gram", "gram_loss", "image_tensor",
+    "invert",
     "mean_total_variation", "style_transfer", "target_grams", "texture_synthesis",
 ]
 # fmt: on
@@ -182,74 +184,67 @@ def texture_synthesis(
     )
 
 
+@dataclass(frozen=True)
+class StyleLoss:
+    """What neural style transfer minimises: content loss + style_weight * Gram loss + tv * total variation.
+
+    mix: weights of several styles' Grams (None: equal); style_size: the styles' shorter side (None: as
+    given; a smaller style image transfers larger structures); style_layers / content_layer: None = the
+    model's own (Model.style_layers, .content_layer); extra: an objective to *maximise* along with the
+    transfer, added to the negated loss (e.g. w * optvis.layer_norm("blocks.4"): a DeepDream term)."""
+
+    style_weight: float = 3.0
+    tv: float = 10.0
+    mix: Sequence[float] | None = None
+    style_size: int | None = None
+    style_layers: Sequence[str] | None = None
+    content_layer: str | None = None
+    extra: Objective | None = None
+
+
 def style_transfer(
     model: ModelLike,
     content: ImageLike,
     style: ImageLike | Sequence[ImageLike],
-    style_weight: float = 3.0,
-    tv: float = 10.0,
-    mix: Sequence[float] | None = None,
-    style_layers: Sequence[str] | None = None,
-    content_layer: str | None = None,
+    loss: StyleLoss = StyleLoss(),
+    *,
     size: int | None = None,
-    style_size: int | None = None,
     steps: int = 100,
     optimizer: str = "lbfgs",
-    lr: float | None = None,
     init: str = "content",
-    seed: int = 0,
     progress: bool = True,
     callback=None,
-    extra: Objective | None = None,
 ) -> np.ndarray:
     """Neural style transfer (Gatys et al. 2016): content of one image, Gram statistics of another.
 
-    Minimises content loss (relative, at content_layer) + style_weight * Gram loss (at style_layers)
-    + tv * total variation per pixel. style: one image, or a list mixed by the weights `mix` (a
-    weighted average of their Grams). size/style_size: shorter sides (None: as given; a smaller
-    style image transfers larger structures). init: 'content' or 'noise'. callback: as in ascent.
-    extra: an objective to *maximise* along with the transfer, added to the negated loss (e.g.
-    w * optvis.layer_norm("blocks.4"): a DeepDream term, the lecture's one-loss combination).
-    style_layers / content_layer: None = the model's own (Model.style_layers, .content_layer).
-    Returns an HxWx3 float image in [0, 1].
+    style: one image, or a list mixed by loss.mix (a weighted average of their Grams); loss: a
+    StyleLoss (its weights and layers). size: the content's shorter side (None: as given). optimizer:
+    'lbfgs' (lr 1) or another of optvis.OPTIMIZERS (lr 0.02). init: 'content' or 'noise' (seeded).
+    callback: as in ascent. Returns an HxWx3 float image in [0, 1].
     """
-    style_layers = list(role_layers(model, "style_layers", style_layers))
-    content_layer = role_layers(model, "content_layer", content_layer)
+    style_layers = list(role_layers(model, "style_layers", loss.style_layers))
+    content_layer = role_layers(model, "content_layer", loss.content_layer)
     x_c = image_tensor(model, content, size)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    targets = target_grams(model, styles, style_layers, mix, style_size)
+    targets = target_grams(model, styles, style_layers, loss.mix, loss.style_size)
     content_target = features_of(model, x_c, [content_layer])[content_layer]
     objective = -(
         feature_loss(content_layer, content_target)
-        + style_weight * gram_loss(targets)
-        + tv * mean_total_variation(x_c)
+        + loss.style_weight * gram_loss(targets)
+        + loss.tv * mean_total_variation(x_c)
     )
-    if extra is not None:
-        objective = objective + extra
-    if init == "content":
-        start = x_c
-    elif init == "noise":
-        start = (
-            torch.randn(x_c.shape, generator=torch.Generator().manual_seed(settings.seed(seed))).to(x_c) * 0.1
-        )
-    else:
+    if loss.extra is not None:
+        objective = objective + loss.extra
+    if init not in ("content", "noise"):
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}")
-    lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.02)
-    return to_image(
-        model,
-        ascent(
-            model,
-            objective,
-            start,
-            steps,
-            lr=lr,
-            optimizer=optimizer,
-            seed=seed,
-            projections=[clamp_pixels(model)],
-            progress="style" if progress else False,
-            callback=callback,
-        ),
-    )
+    gen = torch.Generator().manual_seed(settings.seed(0))
+    start = x_c if init == "content" else torch.randn(x_c.shape, generator=gen).to(x_c) * 0.1
+    lr = 1.0 if optimizer == "lbfgs" else 0.02
+    projections = [clamp_pixels(model)]
+    progress = "style" if progress else False
+    out = ascent(model, objective, start, steps, lr=lr, optimizer=optimizer, projections=projections,
+                 progress=progress, callback=callback)  # fmt: skip
+    return to_image(model, out)
 
 
 def evaluate(model: ModelLike, objective: Objective, img: ImageLike | torch.Tensor) -> float:
@@ -259,6 +254,30 @@ def evaluate(model: ModelLike, objective: Objective, img: ImageLike | torch.Tens
     names = [resolve_name(model, layer) for layer in objective.layers]
     with frozen(model) as net, record(net, list(dict.fromkeys(names))) as rec, torch.no_grad():
         return float(objective(Forward(model, rec, net(x), x)))
+
+
+def _sample_windows(sample: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every window x window window of the sample (P, w*w, 3), its centre pixel (P, 3), and the
+    Gaussian weights of a window's pixels (w*w,) (sigma = window / 6.4, as Efros & Leung)."""
+    r = window // 2
+    patches = np.lib.stride_tricks.sliding_window_view(
+        sample.astype(np.float32), (window, window), axis=(0, 1)
+    )
+    centres = patches[:, :, :, r, r].reshape(-1, 3)
+    patches = patches.transpose(0, 1, 3, 4, 2).reshape(len(centres), window * window, 3)
+    offsets = (np.arange(window) - r) ** 2
+    gauss = np.exp(-(offsets[:, None] + offsets[None]) / (2 * (window / 6.4) ** 2))
+    return patches, centres, gauss.ravel().astype(np.float32)
+
+
+def _next_ring(known: np.ndarray, inside: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
+    """The unfilled pixels (row, col) touching the filled region, most filled neighbours first, ties at
+    random: the paper's list (the dilation of the filled region minus the region, randomly permuted,
+    then sorted by how many filled pixels each has in its window)."""
+    ring = np.argwhere(inside & ~known & ndimage.binary_dilation(known))
+    counts = ndimage.convolve(known.astype(np.int32), np.ones((window, window), np.int32), mode="constant")
+    ring = ring[rng.permutation(len(ring))]
+    return ring[np.argsort(-counts[ring[:, 0], ring[:, 1]], kind="stable")]
 
 
 def efros_leung(
@@ -287,18 +306,8 @@ def efros_leung(
     if sample.ndim != 3 or sample.shape[2] != 3 or min(sample.shape[:2]) < window:
         raise ValueError(f"sample must be HxWx3 and at least {window}x{window}, got {sample.shape}")
     r = window // 2
-    patches = np.lib.stride_tricks.sliding_window_view(
-        sample.astype(np.float32), (window, window), axis=(0, 1)
-    )
-    centres = patches[:, :, :, r, r].reshape(-1, 3)
-    patches = patches.transpose(0, 1, 3, 4, 2).reshape(len(centres), window * window, 3)  # (P, w*w, 3)
-    gauss = np.exp(
-        -((np.arange(window) - r)[:, None] ** 2 + (np.arange(window) - r)[None] ** 2)
-        / (2 * (window / 6.4) ** 2)
-    )
-    gauss = gauss.ravel().astype(np.float32)
+    patches, centres, gauss = _sample_windows(sample, window)
     sq = (patches**2).sum(-1)  # (P, w*w)
-
     out = np.zeros((h + 2 * r, w + 2 * r, 3), np.float32)
     known = np.zeros((h + 2 * r, w + 2 * r), bool)
     sy, sx = rng.integers(sample.shape[0] - 2), rng.integers(sample.shape[1] - 2)
@@ -327,14 +336,6 @@ def efros_leung(
         inside = np.zeros_like(known)
         inside[r : r + h, r : r + w] = True
         while not known[inside].all():
-            # the unfilled pixels touching the filled region, most filled neighbours first (ties at random)
-            # (the paper's list: the dilation of the filled region minus the region, randomly permuted,
-            # then sorted by how many filled pixels each has in its window)
-            ring = np.argwhere(inside & ~known & ndimage.binary_dilation(known))
-            counts = ndimage.convolve(
-                known.astype(np.int32), np.ones((window, window), np.int32), mode="constant"
-            )
-            ring = ring[rng.permutation(len(ring))]
-            for i, j in ring[np.argsort(-counts[ring[:, 0], ring[:, 1]], kind="stable")]:
+            for i, j in _next_ring(known, inside, window, rng):
                 fill(i - r, j - r)
     return out[r : r + h, r : r + w].astype(sample.dtype)
