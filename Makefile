@@ -108,7 +108,7 @@ train-fast-style: install
 ## Retrain the two small CNNs of notebook 13's data randomisation test, true and shuffled labels
 ## (about 5 minutes on 2 cores; recorded in vizkit/weights/small_cnns/TRAINING.json).
 train-small-cnns: install
-	$(BIN)/python -m vizkit.small_cnns --steps 1000
+	$(BIN)/python tools/train_small_cnns.py --steps 1000
 
 clean:
 	rm -rf build $(VENV)

@@ -62,7 +62,7 @@ def main() -> list[tuple[str, str, float]]:
             rows.append(
                 (
                     task,
-                    f"vizkit {name} ({SETTINGS[name]})" if name in SETTINGS else f"vizkit {name}",
+                    f"vizkit.{method.fn.__name__}" + (f" ({SETTINGS[name]})" if name in SETTINGS else ""),
                     timed(run, 1 if slow else 3),
                 )
             )

@@ -105,6 +105,12 @@ def test_the_fallback_gets_the_learners_defaults_and_real_errors_pass_through():
     f = exercise(fallback=lambda x, k: seen.append(k) or x * k)(lambda x, k=5: unsolved(x))
     assert f(torch.ones(1)).item() == 5 and seen == [5]
 
+    def keyword_only(x, *, k):  # vizkit's methods: everything after the target by name
+        return x * k
+
+    h = exercise(fallback=keyword_only)(lambda x, k=3: unsolved(x))
+    assert h(torch.ones(1), 4).item() == 4 and h(torch.ones(1)).item() == 3
+
     def broken(x, k=2):
         raise NotImplementedError("this operator is not implemented on this backend")
 

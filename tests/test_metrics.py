@@ -1,11 +1,14 @@
 """vizkit.metrics: the pointing game's tolerance, baselines, insertion, AUC, Average Drop / Increase,
 map similarity, each with an answer known by construction."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+import vizkit
 from vizkit import metrics
 
 
@@ -121,3 +124,38 @@ def test_auc_of_one_curve_and_of_a_curve_per_image():
     fractions = (0.0, 0.5, 1.0)
     assert metrics.auc([1.0, 1.0, 0.0], fractions) == pytest.approx(0.75)
     assert metrics.auc([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]], fractions) == pytest.approx([0.75, 0.0])
+
+
+def test_share_on_is_the_mass_on_the_mask():
+    heat = np.zeros((2, 4, 4))
+    heat[0, :2] = 1.0  # all of map 0 on the top half
+    heat[1] = -1.0  # map 1 spread evenly (|value| counts)
+    masks = np.zeros((2, 4, 4), bool)
+    masks[:, :2] = True
+    assert metrics.share_on(heat, masks) == pytest.approx([1.0, 0.5])
+    grads = np.stack([heat, heat, heat], 1)  # (N, 3, H, W): summed over colour
+    assert metrics.share_on(grads, masks) == pytest.approx([1.0, 0.5])
+
+
+def test_cascading_randomisation_resets_top_down_on_a_copy_whatever_the_caller_draws():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(), nn.LazyLinear(2))
+    net(torch.zeros(1, 3, 8, 8))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    expected = copy.deepcopy(net)
+    torch.manual_seed(vizkit.seed(0))
+    for layer in ["4", "2"]:
+        expected.get_submodule(layer).reset_parameters()
+    stages = []
+    for layer, broken in metrics.cascading_randomisation(net, ["4", "2"]):
+        stages.append((layer, broken is not net))
+        torch.rand(100)  # the caller's draws do not change the next layer's weights
+    assert stages == [("4", True), ("2", True)]
+    assert all(
+        torch.equal(a, b) for a, b in zip(broken.state_dict().values(), expected.state_dict().values())
+    )
+    assert not torch.equal(broken[4].weight, net[4].weight) and not torch.equal(
+        broken[2].weight, net[2].weight
+    )
+    assert torch.equal(broken[0].weight, net[0].weight)  # not listed: kept
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the model itself untouched

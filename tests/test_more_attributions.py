@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import vizkit
+from vizkit.gradients import completeness_error
 from vizkit.hooks import count_hooks
 
 
@@ -63,12 +64,15 @@ def test_gradient_x_input_is_each_contribution_of_a_linear_score():
 def test_integrated_gradients_are_exact_on_linear_and_midpoint_exact_on_quadratic_scores(steps):
     net, x = Linear(), x_batch()
     base = torch.full_like(x, 0.3)
-    ig, err = vizkit.integrated_gradients(net, x, 1, baseline=base, steps=steps, return_error=True)
+    ig = vizkit.integrated_gradients(net, x, 1, baseline=base, steps=steps)
     assert np.allclose(ig, (net.w[1] * (x - base)).detach().numpy(), atol=1e-5)
-    assert np.abs(err).max() < 1e-3
-    ig, err = vizkit.integrated_gradients(Square(), x, 0, steps=steps, return_error=True)
+    assert np.abs(completeness_error(net, x, ig, 1, baseline=base)).max() < 1e-3
+    ig = vizkit.integrated_gradients(Square(), x, 0, steps=steps)
     assert np.allclose(ig, (x**2 / 2).numpy(), atol=1e-5)  # mean of alpha at the midpoints is 1/2
-    assert np.abs(err).max() < 1e-3
+    assert np.abs(completeness_error(Square(), x, ig, 0)).max() < 1e-3
+    assert (
+        np.abs(completeness_error(Square(), x, 0.5 * ig, 0)).max() > 0.1
+    )  # half the attributions: not complete
 
 
 def test_integrated_gradients_chunks_change_nothing():

@@ -127,6 +127,14 @@ def test_fooling_image_is_the_target_with_a_small_perturbation(model):
     assert same_flags(before, flags(model.net)) and count_hooks(model) == 0
 
 
+def test_fooling_a_batch_fools_each_image_towards_its_own_target(model):
+    x = model.preprocess_batch([vizkit.data.photo("chelsea"), vizkit.data.photo("coffee")], size=96)
+    both = attacks.fooling_image(model, x, ["goldfish", "daisy"])
+    assert both.shape == x.shape
+    assert torch.equal(both[1:], attacks.fooling_image(model, x[1:], "daisy"))
+    assert model(both).argmax(1).tolist() == [model.class_index("goldfish"), model.class_index("daisy")]
+
+
 def test_class_visualization_makes_the_target_top1_and_is_seeded(model):
     a = classvis.class_visualization(model, "pineapple", recipe="fourier", steps=25, size=96, progress=False)
     b = classvis.class_visualization(model, "pineapple", recipe="fourier", steps=25, size=96, progress=False)

@@ -151,13 +151,30 @@ def test_gradient_image_maps_zero_to_grey():
 
 
 def test_show_grid_lays_out_rows_and_columns():
-    rows = {"method a": [np.zeros((8, 8, 3))] * 3, "method b": [np.ones((8, 8))] * 2}
-    fig = plot.show_grid(rows, ["one", "two", "three"], colorbar=(0.0, 1.0, "inferno", "value"))
+    rows = {"method a": [np.zeros((8, 8, 3))] * 3, "method b": [np.full((8, 8), 2.0), np.ones((8, 8))]}
+    fig = plot.show_grid(rows, ["one", "two", "three"], label="value")
     axes = fig.axes[:6]
     assert [ax.get_ylabel() for ax in axes[::3]] == ["method a", "method b"]
     assert [ax.get_title() for ax in axes[:3]] == ["one", "two", "three"]
     assert not axes[5].axison and fig.axes[-1].get_ylabel() == "value"  # the missing panel; the bar
+    assert fig.axes[-1].get_ylim() == pytest.approx((0.0, 2.0))  # maps share one positive range
     plt.close(fig)
+    fig = plot.show_grid(rows, scale="percentile", under=[np.zeros((8, 8, 3))] * 3)
+    assert fig.axes[-1].get_ylim() == (0.0, 1.0) and "99.5th percentile" in fig.axes[-1].get_ylabel()
+    plt.close(fig)
+
+
+def test_scale_policies_have_known_answers():
+    ramp, flat = np.arange(201.0).reshape(1, 201), np.full((1, 201), 3.0)
+    maps, lo, hi = heatmaps.scaled([ramp, 2 * ramp], "positive", "shared")
+    assert (lo, hi) == (0.0, 400.0) and np.array_equal(maps[1], 2 * ramp)
+    maps, lo, hi = heatmaps.scaled([ramp, -2 * ramp], "signed", "each")
+    assert (lo, hi) == (-1.0, 1.0) and maps[0].max() == 1.0 and maps[1].min() == -1.0
+    maps, lo, hi = heatmaps.scaled([ramp, flat], "positive", "percentile")
+    assert maps[0][0, 0] == 0.0 and maps[0][0, 100] == pytest.approx(100 / 199) and maps[0][0, 200] == 1.0
+    assert not maps[1].any()  # a constant map says nothing: all at its minimum
+    with pytest.raises(ValueError, match="scale must be one of"):
+        heatmaps.scaled([ramp], "positive", "global")
 
 
 def test_show_beside_shares_one_scale_and_bar_unless_asked_not_to():
@@ -187,7 +204,7 @@ def test_wide_grids_fit_the_notebook_column_and_wrap_their_titles():
     assert small.get_figwidth() == pytest.approx(4.0) and small.axes[0].get_title() == "short"
     plt.close(small)
     for fig in [
-        plot.show_grid({"m": images}, [long] * 8, size=3.0, colorbar=(0.0, 1.0, "inferno", "v")),
+        plot.show_grid({"m": images, "maps": [np.ones((8, 8))] * 8}, [long] * 8, size=3.0, label="v"),
         plot.show_beside(images[0], [np.ones((8, 8))] * 5, ["t"] * 5, size=3.0),
         plot.show_maps(np.ones((24, 4, 4)), ncols=8, size=3.0),
     ]:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hooks import LayerRef, frozen, run_to, swap_modules
-from .images import to_rgb
+from .images import to_rgb, to_uint8
 from .inputs import last_linear, spatial
 from .layers import ModelLike, as_net, channels_last, model_device, on_model_device, resolve_name
 
@@ -43,7 +43,7 @@ def _batches(model: ModelLike, images: Images, batch_size: int) -> Iterator[tupl
             x = images[start : start + batch_size]
             shown = None
             if hasattr(model, "deprocess"):  # the pictures behind the tensor, for cropping patches
-                shown = np.round(model.deprocess(x).reshape(len(x), *x.shape[2:], 3) * 255).astype(np.uint8)
+                shown = to_uint8(model.deprocess(x).reshape(len(x), *x.shape[2:], 3))
             yield channels_last(x), shown
         return
     if not hasattr(model, "preprocess"):

@@ -24,10 +24,23 @@ def fooling_image(
 ) -> torch.Tensor:
     """x changed until the model says `target`: gradient steps of L2 length lr on the target's score.
 
-    x: one normalised 1x3xHxW image; lr: the L2 norm of each step in model space (as in CS231n).
-    Stops at the first image whose probability of `target` is at least min_prob (0.5: a top-1 that
-    survives saving as 8 bits); raises RuntimeError if max_steps do not suffice.
+    x: normalised Nx3xHxW images; target: a class for all, or one per image. lr: the L2 norm of each
+    step in model space (as in CS231n). Each image stops at its first step whose probability of its
+    target is at least min_prob (0.5: a top-1 that survives saving as 8 bits); raises RuntimeError if
+    max_steps do not suffice. Returns the fooled batch, Nx3xHxW.
     """
+    x = on_model_device(model, x)
+    if len(x) > 1:  # one image at a time: each stops when it is fooled
+        targets = [target] * len(x) if isinstance(target, (int, str)) else list(target)
+        if len(targets) != len(x):
+            raise ValueError(f"got {len(targets)} targets for {len(x)} images")
+        return torch.cat(
+            [
+                fooling_image(model, x[i : i + 1], t, lr, max_steps, min_prob, progress)
+                for i, t in enumerate(targets)
+            ]
+        )
+    target = target if isinstance(target, (int, str)) else list(target)[0]
     t = class_index(model, target)
     done = lambda s: bool(s.logits.softmax(1)[0, t] >= min_prob)
     # the stop test runs on the image of each step, so max_steps + 1 forward passes may be needed

@@ -46,10 +46,19 @@ def _unwritten(err: NotImplementedError) -> bool:
     return not err.args or getattr(err, "exercise", None) is not None
 
 
+def _call_as(fallback: Callable, arguments: dict) -> Any:
+    """fallback called with the learner's bound arguments: positionally, except those the fallback
+    takes keyword-only, which go by name."""
+    keyword_only = {n for n, p in inspect.signature(fallback).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    args = [v for n, v in arguments.items() if n not in keyword_only]
+    return fallback(*args, **{n: v for n, v in arguments.items() if n in keyword_only})
+
+
 def exercise(fallback: Callable) -> Callable[[Callable], Callable]:
     """Decorator for a learner's function: while it raises NotImplementedError, call `fallback` (said once).
 
-    The fallback gets the call's arguments with the function's own defaults filled in."""
+    The fallback gets the call's arguments with the function's own defaults filled in: in order, and by
+    name where the fallback takes them keyword-only (vizkit's methods: everything after the target)."""
 
     def wrap(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
@@ -72,7 +81,7 @@ def exercise(fallback: Callable) -> Callable[[Callable], Callable]:
                     call.announced = True
                 bound = signature.bind(*args, **kwargs)
                 bound.apply_defaults()
-                return fallback(*bound.args, **bound.kwargs)
+                return _call_as(fallback, bound.arguments)
 
         call.announced = False
         call.fallback = fallback

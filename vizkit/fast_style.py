@@ -2,7 +2,8 @@
 perceptual losses of vizkit.style, then one forward pass per image. Instance vs batch norm (Ulyanov
 et al. 2016/2017) and conditional instance norm for many styles in one network (Dumoulin et al. 2017).
 
-Shipped networks live in vizkit/weights/fast_style/; `python -m vizkit.fast_style` reproduces them."""
+Shipped networks live in vizkit/weights/fast_style/; `python tools/train_fast_style.py` (or `make
+train-fast-style`) reproduces them."""
 
 from __future__ import annotations
 
@@ -261,8 +262,8 @@ def train_fast_style(
 
     styles: HxWx3 images (resized so the shorter side is loss.style_size); content: augmented crops of
     TRAIN_PHOTOS, size x size, batch at a time; loss: the perceptual loss's style_weight, tv and
-    style_size (a StyleLoss; Adam at lr LR). checkpoint: a file written every 100 steps and resumed
-    from if it exists (training continues where it stopped, same results). log(step, content_loss,
+    style_size (a StyleLoss; Adam at lr LR). checkpoint: a file written every 100 steps, and read to
+    resume when it exists (training continues where it stopped, same results). log(step, content_loss,
     style_loss) is called every step. The loss model (`model`) is frozen throughout; the network's
     initial weights and batches come from the run's seed (VIZKIT_SEED).
     """

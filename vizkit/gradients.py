@@ -14,7 +14,7 @@ from .hooks import frozen
 from .inputs import Targets, fixed_targets, in_batches, summed_class_score
 from .layers import ModelLike, on_model_device
 
-__all__ = ["gradient_x_input", "integrated_gradients"]
+__all__ = ["completeness_error", "gradient_x_input", "integrated_gradients"]
 
 
 def gradient_x_input(
@@ -40,24 +40,19 @@ def integrated_gradients(
     baseline: torch.Tensor | float | None = None,
     steps: int = 32,
     batch_size: int = 32,
-    return_error: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """Integrated gradients (Sundararajan et al. 2017): (x - x0) times the mean gradient on the straight
     path from the baseline x0 to x, by the midpoint rule with `steps` points (captum's "riemann_middle").
 
     baseline: None = zeros in model space (mid-grey for the offline model), a number, or a tensor like
     x. A callable target is integrated as it is; a class target is the class of x all along the path.
     The path's images are evaluated batch_size at a time. Completeness: the attributions sum to
-    score(x) - score(x0) as steps grows; return_error=True also returns that gap per image, (N,).
-    Returns (N, 3, H, W).
+    score(x) - score(x0) as steps grows (completeness_error measures the gap). Returns (N, 3, H, W).
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     x = on_model_device(model, x).detach()
-    x0 = (
-        torch.zeros_like(x) if baseline is None else torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
-    )
-    x0 = x0.expand_as(x)
+    x0 = _baseline(x, baseline)
     classes = [target] * len(x) if callable(target) else fixed_targets(model, x, target)  # x's, all along
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
     total = torch.zeros_like(x)
@@ -66,9 +61,30 @@ def integrated_gradients(
         for chunk in path.split(batch_size):
             t = classes[i] if callable(classes[i]) else [classes[i]] * len(chunk)
             total[i] += input_gradient(model, chunk, t).sum(0)
-    attributions = (x - x0) * total / steps
-    if not return_error:
-        return attributions.detach().cpu().numpy()
+    return ((x - x0) * total / steps).detach().cpu().numpy()
+
+
+def _baseline(x: torch.Tensor, baseline: torch.Tensor | float | None) -> torch.Tensor:
+    """The baseline x0 shaped like x: zeros in model space for None, else the number or tensor given."""
+    x0 = (
+        torch.zeros_like(x) if baseline is None else torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    )
+    return x0.expand_as(x)
+
+
+def completeness_error(
+    model: ModelLike,
+    x: torch.Tensor,
+    attributions: np.ndarray,
+    target: Targets = None,
+    *,
+    baseline: torch.Tensor | float | None = None,
+) -> np.ndarray:
+    """How far attributions (N, 3, H, W) of x are from completeness: their sum minus score(x) - score(x0)
+    per image, (N,) (0 for integrated gradients as steps grows). Arguments as integrated_gradients."""
+    x = on_model_device(model, x).detach()
+    x0 = _baseline(x, baseline)
+    classes = [target] * len(x) if callable(target) else fixed_targets(model, x, target)
     with frozen(model) as net, torch.no_grad():
         gap = torch.stack(
             [
@@ -77,5 +93,4 @@ def integrated_gradients(
                 for i in range(len(x))
             ]
         )
-    error = (attributions.flatten(1).sum(1) - gap).cpu().numpy()
-    return attributions.detach().cpu().numpy(), error
+    return np.asarray(attributions).reshape(len(x), -1).sum(1) - gap.cpu().numpy()

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib
+import matplotlib.cm
+import matplotlib.colors
 import numpy as np
 import torch
 
@@ -15,7 +17,7 @@ from .images import resize_map
 # fmt: off
 __all__ = [
     "CMAPS", "KINDS", "ArrayLike", "as_numpy", "gradient_image", "heat_range", "map_style", "overlay",
-    "shared_range", "single", "diverging",
+    "shared_range", "single", "diverging", "SCALES", "scaled", "scale_bar",
 ]
 # fmt: on
 
@@ -76,6 +78,47 @@ def shared_range(
     """One colour range for panels that are compared: the widest of their heat_range()s."""
     ranges = [heat_range(m, kind, center, clip) for m in maps]
     return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+SCALES = {  # how panels of maps share colours, and what their colour bar then says
+    "shared": "",  # one range over every map (heat_range of the kind): values compare across panels
+    "each": "each map from 0 to its own maximum",
+    "percentile": "each map from its minimum (0) to its 99.5th percentile (1)",
+}
+
+
+def scaled(
+    maps: Sequence[ArrayLike], kind: str = "positive", scale: str = "shared"
+) -> tuple[list, float, float]:
+    """Maps put on one colour scale, with its limits (lo, hi): "shared" keeps them as they are (the
+    widest heat_range of the kind); "each" divides each by its largest |value| (0..1, or -1..1 for a
+    diverging kind); "percentile" takes each from its minimum (0) to its 99.5th percentile (1), clipped:
+    for maps in different units (notebook 13's fourteen methods)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
+    maps = [as_numpy(m).astype(np.float64) for m in maps]
+    if scale == "shared":
+        return maps, *shared_range(maps, kind)
+    if scale == "each":
+        maps = [m / max(float(np.abs(m).max()), 1e-12) for m in maps]
+        return maps, (-1.0 if diverging(kind, None) else 0.0), 1.0
+    tops = [(m.min(), np.percentile(m, 99.5)) for m in maps]
+    return [np.clip((m - lo) / max(top - lo, 1e-12), 0, 1) for m, (lo, top) in zip(maps, tops)], 0.0, 1.0
+
+
+def scale_bar(fig, axes, lo: float, hi: float, kind: str = "positive", scale: str = "shared",
+              label: str = "") -> None:  # fmt: skip
+    """One colour bar for panels of maps drawn on one scale (heatmaps.scaled): the kind's colours from lo
+    to hi, labelled with `label` and what the scale policy did to the maps."""
+    why = SCALES[scale]
+    text = f"{label}: {why}" if label and why else label or why
+    cmap = CMAPS["signed"] if diverging(kind, None) else CMAPS[kind]
+    fig.colorbar(
+        matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(lo, hi), cmap),
+        ax=axes,
+        shrink=0.5 if why else 0.6,
+        label=text,
+    )
 
 
 def overlay(

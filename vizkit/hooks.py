@@ -156,7 +156,7 @@ def swap_modules(
             parent._modules[attr] = child
 
 
-def backward_rule(x: torch.Tensor, grad: torch.Tensor, upper: float, rule: str) -> torch.Tensor:
+def backward_rule(x: torch.Tensor, grad: torch.Tensor, rule: str, upper: float = 6.0) -> torch.Tensor:
     """What a ReLU-like unit y = clamp(x, 0, upper) sends back to x, given the gradient at y, under `rule`.
 
     x: the unit's input in the forward pass; rule: 'vanilla' (or 'backprop': the true derivative),
@@ -181,7 +181,7 @@ class _ClampWithRule(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return backward_rule(x, grad, ctx.upper, ctx.rule), None, None
+        return backward_rule(x, grad, ctx.rule, ctx.upper), None, None
 
 
 class RuleReLU(nn.Module):
@@ -231,7 +231,7 @@ def relu_rule(model: ModelLike, rule: str) -> Iterator[list[str]]:
     at all (a functional F.relu in forward() cannot be patched by swapping modules).
     Yields the names of the patched places.
     """
-    backward_rule(torch.zeros(1), torch.zeros(1), 1.0, rule)  # validates `rule` up front
+    backward_rule(torch.zeros(1), torch.zeros(1), rule, 1.0)  # validates `rule` up front
     net = as_net(model)
     others = [
         f"{type(m).__name__} at {name!r}"

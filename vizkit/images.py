@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["ACCEPTED", "center_crop", "ImageLike", "resize", "resize_map", "to_rgb"]
+__all__ = ["ACCEPTED", "center_crop", "ImageLike", "resize", "resize_map", "to_rgb", "to_uint8"]
 
 ImageLike = np.ndarray | Image.Image | str | PathLike
 
@@ -16,6 +16,12 @@ ACCEPTED = (
     "an HxWx3 RGB or HxWx4 RGBA array, an HxW grayscale array (uint8 in [0, 255] "
     "or float in [0, 1]), a PIL image, or a path to an image file"
 )
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float pixels (any shape, [0, 1], clipped) -> uint8, each rounded to the nearest k/255: the one
+    float-to-8-bit conversion in vizkit."""
+    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
 def to_rgb(img: ImageLike) -> np.ndarray:
@@ -50,7 +56,7 @@ def to_rgb(img: ImageLike) -> np.ndarray:
             raise ValueError(
                 f"float images must lie in [0, 1]; got values in [{arr.min():.3g}, {arr.max():.3g}]"
             )
-        return np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
+        return to_uint8(arr)
     if arr.dtype == bool or np.issubdtype(arr.dtype, np.integer):
         if arr.min() < 0 or arr.max() > 255:
             raise ValueError(f"integer images must lie in [0, 255]; got [{arr.min()}, {arr.max()}]")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from .layers import ModelLike, channels_last, check_batch, model_device, on_mode
 
 # fmt: off
 __all__ = [
-    "class_index", "fixed_targets", "in_batches", "last_linear", "perturbation_targets", "pixel_range",
+    "InputSpec", "class_index", "fixed_targets", "in_batches", "last_linear", "perturbation_targets", "pixel_range",
     "probability_of", "resize_tensor", "resolve_targets", "rgb_tensor", "round_to_8bit", "scores_of",
     "spatial", "stats", "summed_class_score", "Targets", "to_array", "to_image", "to_input",
     "to_model_space", "to_pixels",
@@ -38,8 +39,19 @@ Targets = int | str | Sequence[int | str] | torch.Tensor | Callable[[torch.Tenso
 # Pixel space of a model: what [0, 1] pixels look like after its normalisation.
 
 
+class InputSpec(Protocol):
+    """What this module reads from a model, each optional: a vizkit Model has all four, a plain
+    nn.Module may carry any (SmallCNN carries mean and std). Missing: mean 0, std 1 (the model takes
+    [0, 1] pixels), crop_size 224, resize_size 256 (the evaluation transform)."""
+
+    mean: tuple[float, float, float]  # per colour, in [0, 1] pixel units
+    std: tuple[float, float, float]
+    crop_size: int
+    resize_size: int
+
+
 def stats(model: ModelLike) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, std) as 1x3x1x1 tensors on the model's device: a vizkit Model's normalisation, (0, 1) else."""
+    """(mean, std) as 1x3x1x1 tensors on the model's device: the model's InputSpec, (0, 1) without one."""
     dev = model_device(model)
     mean, std = getattr(model, "mean", (0.0, 0.0, 0.0)), getattr(model, "std", (1.0, 1.0, 1.0))
     return (torch.tensor(mean, device=dev).view(1, 3, 1, 1), torch.tensor(std, device=dev).view(1, 3, 1, 1))

@@ -4,7 +4,8 @@ insertion, Average Drop / Increase in Confidence), against each other (map_simil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -15,11 +16,11 @@ from . import settings
 from .hooks import frozen
 from .images import resize_map
 from .inputs import Targets, fixed_targets, perturbation_targets, resolve_targets, scores_of
-from .layers import ModelLike, channels_last, on_model_device
+from .layers import ModelLike, channels_last, get_layer, on_model_device
 
 # fmt: off
 __all__ = [
-    "auc", "average_drop_increase", "centre_map", "correlation", "deletion_curve", "drop_and_increase",
+    "auc", "average_drop_increase", "cascading_randomisation", "centre_map", "correlation", "share_on", "deletion_curve", "drop_and_increase",
     "edge_map", "insertion_curve", "map_similarity", "pointing_game", "random_map", "ranked",
     "roc_auc_per_column", "transform_robustness",
 ]
@@ -53,6 +54,36 @@ def pointing_game(heat: np.ndarray, mask: np.ndarray, tolerance: float = 0) -> b
     ]
     near = (ys - y) ** 2 + (xs - x) ** 2 <= tolerance**2
     return bool(mask[ys[near], xs[near]].any())
+
+
+def share_on(heat: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The share of each map's mass that lies on its mask: sum(|heat| * mask) / sum(|heat|), (N,).
+
+    heat: (N, H, W) maps, or (N, 3, H, W) gradients (|value| summed over colour); masks: (N, H, W)."""
+    mass = np.abs(np.asarray(heat, np.float64))
+    mass = mass.sum(1) if mass.ndim == 4 else mass
+    return (mass * np.asarray(masks)).sum((1, 2)) / np.maximum(mass.sum((1, 2)), 1e-300)
+
+
+def cascading_randomisation(
+    model: ModelLike, layers: Sequence[str], seed: int = 0
+) -> Iterator[tuple[str, ModelLike]]:
+    """Adebayo et al.'s (2018) cascading randomisation: a copy of the model whose conv and linear layers
+    are re-initialised (reset_parameters), one more of `layers` at a time, from the first (the top)
+    down; yields (layer, the copy so far). The model itself is untouched; the new weights come from
+    the seed, whatever the caller draws in between."""
+    broken = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed(seed))
+        state = torch.get_rng_state()
+    for layer in layers:
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(state)
+            for module in get_layer(broken, layer).modules():
+                if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                    module.reset_parameters()
+            state = torch.get_rng_state()
+        yield layer, broken
 
 
 def centre_map(shape: tuple[int, int]) -> np.ndarray:

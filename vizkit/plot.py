@@ -22,14 +22,17 @@ from .heatmaps import (
     heat_range,
     map_style,
     overlay,
+    scale_bar,
+    scaled,
     shared_range,
     single,
 )
 from .thumbnails import embedding_grid, snap_to_grid
+from .tiles import filter_images, show_top_patches
 
 # fmt: off
 __all__ = [
-    "COLUMN_WIDTH", "embedding_grid", "filter_images", "show_beside", "show_filters", "show_grid",
+    "COLUMN_WIDTH", "embedding_grid", "filter_images", "scale_bar", "show_beside", "show_filters", "show_grid",
     "show_heatmap", "show_images", "show_map", "show_maps", "show_prediction", "show_top_patches",
     "show_topk", "snap_to_grid",
 ]
@@ -119,54 +122,48 @@ def show_grid(
     rows: dict[str, Sequence[ArrayLike]],
     col_titles: Sequence[str] | None = None,
     size: float = 2.8,
-    colorbar: tuple[float, float, str, str] | None = None,
+    kind: str = "positive",
+    scale: str = "shared",
+    label: str = "",
+    under: Sequence[ArrayLike] | None = None,
     suptitle: str | None = None,
 ) -> Figure:
     """Pictures in a grid, one row per method (its name on the left) and one column per image or class:
-    rows maps a name to its pictures (HxWx3, or HxW in grey). colorbar=(lo, hi, cmap, label) adds one
-    bar for panels drawn on one scale (heatmaps.overlay with those limits)."""
+    rows maps a name to its pictures (HxWx3). A row of maps (h, w) is coloured by `kind`, over the
+    pictures `under` (one per column) when given, on one `scale` (heatmaps.SCALES), with one colour bar
+    labelled `label`."""
     names = list(rows)
     ncols = max(len(v) for v in rows.values())
-    size = _fit_column(size, ncols, 0.9 + (1.0 if colorbar else 0.0))
+    cells = {(r, c): as_numpy(p) for r, name in enumerate(names) for c, p in enumerate(rows[name])}
+    keys = [k for k, v in cells.items() if v.ndim == 2]
+    if keys:
+        maps, lo, hi = scaled([cells[k] for k in keys], kind, scale)
+        cmap, mid = (
+            (CMAPS["signed"] if diverging(kind, None) else CMAPS[kind]),
+            0.0 if diverging(kind, None) else None,
+        )
+        for (r, c), m in zip(keys, maps):
+            pic = None if under is None else under[c]
+            cells[r, c] = overlay(pic, m, cmap=cmap, vmin=lo, vmax=hi, center=mid) if pic is not None else m
+    size = _fit_column(size, ncols, 0.9 + (1.0 if keys else 0.0))
     fig, axes = plt.subplots(len(names), ncols, figsize=(size * ncols + 0.9, size * len(names)),
                              squeeze=False, layout="constrained")  # fmt: skip
+    for (r, c), img in cells.items():
+        axes[r, c].imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=lo if img.ndim == 2 else None,
+                          vmax=hi if img.ndim == 2 else None)  # fmt: skip
+    for r, c in np.ndindex(axes.shape):
+        axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+        if (r, c) not in cells:
+            axes[r, c].axis("off")
+        if r == 0 and col_titles is not None and c < len(col_titles):
+            axes[r, c].set_title(_wrap_title(col_titles[c], size, 10), fontsize=10)
     for r, name in enumerate(names):
-        for c, ax in enumerate(axes[r]):
-            if c < len(rows[name]):
-                img = as_numpy(rows[name][c])
-                ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
-            else:
-                ax.axis("off")
-            ax.set_xticks([]), ax.set_yticks([])
-            if r == 0 and col_titles is not None and c < len(col_titles):
-                ax.set_title(_wrap_title(col_titles[c], size, 10), fontsize=10)
         axes[r, 0].set_ylabel(name, fontsize=10)
-    if colorbar is not None:
-        lo, hi, cmap, label = colorbar
-        fig.colorbar(cm.ScalarMappable(plt.Normalize(lo, hi), cmap), ax=axes, shrink=0.6, label=label)
+    if keys:
+        scale_bar(fig, axes, lo, hi, kind, scale, label)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     return fig
-
-
-def filter_images(weights: ArrayLike, scale: str = "symmetric") -> np.ndarray:
-    """Conv weights (O, C, kh, kw) -> O images (kh, kw, C) in [0, 1], each filter normalised alone.
-
-    scale="symmetric" maps 0 to grey and the filter's largest |w| to black/white (signs readable);
-    "minmax" stretches each filter from its minimum to its maximum (AlexNet-paper style).
-    """
-    w = as_numpy(weights).astype(np.float64)
-    if w.ndim != 4:
-        raise ValueError(f"expected conv weights of shape (out, in, kh, kw), got {w.shape}")
-    w = w.transpose(0, 2, 3, 1)
-    axes = (1, 2, 3)
-    if scale == "symmetric":
-        peak = np.abs(w).max(axis=axes, keepdims=True)
-        return 0.5 + 0.5 * w / np.where(peak > 0, peak, 1)
-    if scale == "minmax":
-        lo, hi = w.min(axis=axes, keepdims=True), w.max(axis=axes, keepdims=True)
-        return (w - lo) / np.where(hi > lo, hi - lo, 1)
-    raise ValueError(f"scale must be 'symmetric' or 'minmax', got {scale!r}")
 
 
 def show_filters(
@@ -370,29 +367,4 @@ def show_prediction(img: ArrayLike, predictions: Sequence[tuple[str, float]], ti
     left.axis("off")
     left.set_title(title, fontsize=10)
     show_topk(predictions, f"top-{len(predictions)} classes", ax=right)
-    return fig
-
-
-def show_top_patches(
-    top, channels: Sequence[int] | None = None, size: float = 1.1, title: str | None = None
-) -> Figure:
-    """One row per channel: its top-k patches (from vizkit.top_patches), titled with the activation."""
-    channels = list(top.channels if channels is None else channels)
-    missing = [c for c in channels if c not in top.channels]
-    if missing:
-        raise ValueError(f"channels {missing} were not computed; top_patches was run for {top.channels}")
-    k = len(top.patches[0])
-    fig, axes = plt.subplots(len(channels), k, figsize=(size * k, size * len(channels) + 0.4), squeeze=False)
-    for row, ch in zip(axes, channels):
-        r = top.channels.index(ch)
-        for j, ax in enumerate(row):
-            ax.imshow(top.patches[r][j])
-            ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"{top.values[r, j]:.1f}", fontsize=7)
-        row[0].set_ylabel(f"ch {ch}", fontsize=9)
-    fig.suptitle(
-        title or f"top-{k} patches per channel (receptive field {top.field.size} px; title = activation)",
-        fontsize=10,
-    )
-    fig.tight_layout()
     return fig

@@ -2,12 +2,11 @@
 on the same composites, one with the true labels and one with the labels shuffled (it can only
 memorise). A method whose maps look alike on both does not explain what the network learned.
 
-Shipped networks live in vizkit/weights/small_cnns/; `python -m vizkit.small_cnns` (or `make
+Shipped networks live in vizkit/weights/small_cnns/; `python tools/train_small_cnns.py` (or `make
 train-small-cnns`) reproduces them and records how in TRAINING.json."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -19,10 +18,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import data
+from .inputs import rgb_tensor
 
 # fmt: off
 __all__ = [
-    "CLASSES", "KINDS", "LAYER", "OBJECTS", "SIZE", "WEIGHTS_DIR", "accuracy", "composites", "load", "main",
+    "CLASSES", "KINDS", "LAYER", "OBJECTS", "SIZE", "WEIGHTS_DIR", "accuracy", "composites", "load",
     "SmallCNN", "to_input", "train", "training_record", "training_set",
 ]
 # fmt: on
@@ -38,7 +38,11 @@ LAYER = "features.10"  # the last conv layer's ReLU: the CAM family's layer (8 x
 class SmallCNN(nn.Module):
     """Four 3x3 conv layers (32-64-128-128 channels, three 2x2 max-pools), global average pool, linear.
 
-    Input: Nx3xHxW in model space, (pixels - 0.5) / 0.5 as the EfficientNets (see to_input)."""
+    Input: Nx3xHxW in model space, (pixels - mean) / std as the EfficientNets (see to_input); the
+    class carries its normalisation, so vizkit.inputs reads it as it reads a vizkit Model's."""
+
+    mean = (0.5, 0.5, 0.5)
+    std = (0.5, 0.5, 0.5)
 
     def __init__(self, n_classes: int = len(CLASSES)):
         super().__init__()
@@ -58,8 +62,8 @@ class SmallCNN(nn.Module):
 
 def to_input(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) pictures -> float Nx3xHxW in the small networks' model space, [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
-    return (x - 0.5) / 0.5
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (SmallCNN.mean, SmallCNN.std))
+    return (rgb_tensor(np.ascontiguousarray(images)) - mean) / std
 
 
 def composites(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -137,31 +141,3 @@ def load(kind: str, folder: Path = WEIGHTS_DIR) -> SmallCNN:
 def training_record(folder: Path = WEIGHTS_DIR) -> dict:
     """How each shipped network was trained (vizkit/weights/small_cnns/TRAINING.json)."""
     return json.loads((Path(folder) / "TRAINING.json").read_text())
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train the two small CNNs of the data randomisation test.")
-    parser.add_argument("--steps", type=int, default=1000, help="Adam steps per network")
-    parser.add_argument(
-        "--out", type=Path, default=WEIGHTS_DIR, help="folder for the .pt files and TRAINING.json"
-    )
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    records = {}
-    held_out = composites(300, seed=2000)
-    for kind in KINDS:
-        net, record = train(kind, steps=args.steps)
-        record["held_out_accuracy"] = accuracy(net, held_out[0], held_out[1])
-        record["command"] = f"python -m vizkit.small_cnns --steps {args.steps}"
-        torch.save(net.state_dict(), args.out / f"{kind}.pt")
-        records[kind] = record
-        print(
-            f"{kind} labels: train accuracy {record['train_accuracy']:.1%}, held out "
-            f"{record['held_out_accuracy']:.1%}, {record['minutes_this_run']} min"
-        )
-    (args.out / "TRAINING.json").write_text(json.dumps(records, indent=2) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -18,6 +18,7 @@ from . import data
 from . import toolbox_views as views
 from .activations import top_patches
 from .image_sets import IMAGE_SETS, data_dir, image_set
+from .images import to_uint8
 from .models import CLASSIC_MODELS, OFFLINE_MODELS, WeightsUnavailable, load_model
 from .settings import choose
 from .user_images import BadImage, receive, uploaded
@@ -219,7 +220,7 @@ class Toolbox:
         if not hasattr(self, "img_raw"):
             self.img_raw = _load_picture(self.picture)
         self.x = self.model.preprocess(self.img_raw)
-        self.img = np.round(self.model.deprocess(self.x) * 255).astype(np.uint8)
+        self.img = to_uint8(self.model.deprocess(self.x))
         self.ui.show("top5", views.top5_gradcam_png(self.model, self.x, self.img, self.spatial[-1]))
         self.set_layer(job, self.layer)
 

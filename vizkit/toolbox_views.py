@@ -26,6 +26,7 @@ from .activations import layer_output, receptive_field
 from .attribution import guided_backprop
 from .cams import grad_cam
 from .hooks import frozen, record
+from .images import to_uint8
 from .layers import ModelLike, as_net, on_model_device
 
 # fmt: off
@@ -53,7 +54,7 @@ def _image_png(img: np.ndarray) -> bytes:
     """An HxWx3 image (uint8, or float in [0, 1]) as PNG bytes."""
     img = np.asarray(img)
     if img.dtype != np.uint8:
-        img = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+        img = to_uint8(img)
     out = io.BytesIO()
     Image.fromarray(img).save(out, format="PNG")
     return out.getvalue()
