@@ -164,6 +164,16 @@ def test_show_grid_lays_out_rows_and_columns():
     plt.close(fig)
 
 
+def test_show_images_and_show_grid_take_a_leading_batch_of_one():
+    for fig in [
+        plot.show_images([np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8))]),
+        plot.show_grid({"pictures": [np.zeros((1, 8, 8, 3))], "maps": [np.ones((1, 8, 8))]}),
+    ]:
+        shapes = [im.get_array().shape for ax in fig.axes for im in ax.get_images()]
+        assert shapes[:2] == [(8, 8, 3), (8, 8)]
+        plt.close(fig)
+
+
 def test_scale_policies_have_known_answers():
     ramp, flat = np.arange(201.0).reshape(1, 201), np.full((1, 201), 3.0)
     maps, lo, hi = heatmaps.scaled([ramp, 2 * ramp], "positive", "shared")

@@ -17,7 +17,7 @@ from .images import resize_map
 # fmt: off
 __all__ = [
     "CMAPS", "KINDS", "ArrayLike", "as_numpy", "gradient_image", "heat_range", "map_style", "overlay",
-    "shared_range", "single", "diverging", "SCALES", "scaled", "scale_bar",
+    "shared_range", "single", "diverging", "SCALES", "scaled", "scale_bar", "unbatched",
 ]
 # fmt: on
 
@@ -37,6 +37,12 @@ def single(a: ArrayLike, ndim: int) -> np.ndarray:
     if a.ndim != ndim:
         raise ValueError(f"expected one {ndim}-d array (or a batch of one), got shape {a.shape}")
     return a
+
+
+def unbatched(a: ArrayLike) -> np.ndarray:
+    """A picture (HxWx3 or HxW) or map as NumPy; a leading batch of one ((1, H, W, 3) or (1, H, W)) is dropped."""
+    a = as_numpy(a)
+    return a[0] if a.ndim in (3, 4) and a.shape[0] == 1 and (a.ndim == 4 or a.shape[-1] != 3) else a
 
 
 KINDS = ("positive", "signed", "drop", "probability")  # a drop (p0 - P) is signed: red = the score fell

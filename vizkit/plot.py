@@ -26,6 +26,7 @@ from .heatmaps import (
     scaled,
     shared_range,
     single,
+    unbatched,
 )
 from .thumbnails import embedding_grid, snap_to_grid
 from .tiles import filter_images, show_top_patches
@@ -97,13 +98,13 @@ def show_images(
     """A grid of images (each HxWx3 in [0, 1] or uint8, or HxW shown with `cmap`), titled.
 
     Cells are `size` inches wide and as high as the first image's aspect ratio asks."""
-    first = as_numpy(images[0]).shape if len(images) else (1, 1)
+    first = unbatched(images[0]).shape if len(images) else (1, 1)
     width = _fit_column(size, _columns(len(images), ncols))  # the cell width _grid will use
     titles = None if titles is None else [_wrap_title(t, width, 9) for t in titles]
     lines = max((t.count("\n") + 1 for t in titles or []), default=1)
     fig, axes = _grid(len(images), ncols, size, aspect=first[0] / first[1], title_lines=lines)
     for i, (ax, img) in enumerate(zip(axes, images)):
-        img = as_numpy(img)
+        img = unbatched(img)
         ax.imshow(
             img,
             cmap=cmap if img.ndim == 2 else None,
@@ -134,7 +135,7 @@ def show_grid(
     labelled `label`."""
     names = list(rows)
     ncols = max(len(v) for v in rows.values())
-    cells = {(r, c): as_numpy(p) for r, name in enumerate(names) for c, p in enumerate(rows[name])}
+    cells = {(r, c): unbatched(p) for r, name in enumerate(names) for c, p in enumerate(rows[name])}
     keys = [k for k, v in cells.items() if v.ndim == 2]
     if keys:
         maps, lo, hi = scaled([cells[k] for k in keys], kind, scale)
