@@ -136,6 +136,7 @@ def test_every_method_has_the_signature():
         layer = inspect.signature(method.fn).parameters.get("layer")
         assert method.needs_layer == (layer is not None and layer.default is inspect.Parameter.empty)
         assert getattr(vizkit, method.fn.__name__) is method.fn
+        assert method.kind in vizkit.heatmaps.KINDS, method.name  # plot can colour it
 
 
 def test_the_readme_states_the_contract_the_registry_keeps():

@@ -23,7 +23,7 @@ from .inputs import (
     fixed_targets,
     in_batches,
     last_linear,
-    perturbation_targets,
+    probability_of,
     resolve_targets,
     scores_of,
     spatial,
@@ -186,8 +186,8 @@ def score_cam(
     if weight not in ("logit", "probability"):
         raise ValueError(f"weight must be 'logit' or 'probability', got {weight!r}")
     x, name = on_model_device(model, x), resolve_name(model, layer)
-    scores = perturbation_targets(model, x, target)
-    classes = None if callable(target) or weight == "probability" else fixed_targets(model, x, target)
+    classes = None if callable(target) else fixed_targets(model, x, target)  # one forward of the clean batch
+    scores = [target] * len(x) if classes is None else [probability_of(c) for c in classes]
     with frozen(model) as net, record(net, name) as rec, torch.no_grad():
         net(x)
         a = spatial(rec[name].detach(), name)
@@ -199,7 +199,7 @@ def score_cam(
     with frozen(model) as net, torch.no_grad():
         for i in range(len(x)):
             masked = x[i : i + 1] * masks[i][:, None]  # (K, 3, H, W)
-            if classes is None:
+            if classes is None or weight == "probability":
                 weights.append(scores_of(net, masked, scores[i], batch_size))
             else:
                 logits = torch.cat([net(m)[:, classes[i]] for m in masked.split(batch_size)])

@@ -23,9 +23,7 @@ from .inputs import Targets, perturbation_targets, scores_of
 from .layers import ModelLike, on_model_device
 from .rise import rise
 
-__all__ = ["KINDS", "METHODS", "contract", "Method"]
-
-KINDS = ("positive", "signed", "drop")  # >= 0 evidence; signed evidence; a drop in the target's score
+__all__ = ["METHODS", "contract", "Method"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +34,10 @@ class Method:
     fn: Callable  # fn(model, x, target=None, *, [layer=...,] batch_size=..., ...) -> np.ndarray (N, ...)
     paper: str  # who introduced it
     needs_layer: bool = False  # layer= is required (a name or a module of the model)
-    passes: str = (
-        "one"  # "one": one forward and backward per batch; "many": per image (copies, masks, a path)
-    )
+    # "one": one forward and backward per batch; "many": per image (copies, masks, a path)
+    passes: str = "one"
     resolution: str = "input"  # "input": per pixel; "layer": per position of the layer's grid; "window": per occluding window
-    kind: str = "positive"  # of the map Method.maps returns: "positive", "signed" or "drop"
+    kind: str = "positive"  # of the map Method.maps returns, one of heatmaps.KINDS: positive, signed, drop
     result: str = "map"  # what fn returns: "map" (N, h, w), "gradient" (N, 3, H, W), "probability" (N, r, c)
     options: dict = field(default_factory=dict)  # the settings a comparison uses unless told otherwise
 
