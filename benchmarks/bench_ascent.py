@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 import vizkit
-from vizkit import data, optvis
+from vizkit import data, objectives, optvis
 
 try:
     from bench_occlusion import timed
@@ -38,13 +38,13 @@ def main() -> list[tuple[str, str, float]]:
     task = f"{STEPS} ascent steps, EfficientNet-Lite0, 1 image 224 px (seconds per step)"
     rows = [
         (task, "bare forward + backward + update (reference)", timed(bare) / STEPS),
-        (task, "vizkit.ascent: class score, Adam", timed(ascent(optvis.class_score(t))) / STEPS),
+        (task, "vizkit.ascent: class score, Adam", timed(ascent(objectives.class_score(t))) / STEPS),
         (
             task,
             "vizkit.ascent: class score - L2, normalised steps, clamp (CS231n)",
             timed(
                 ascent(
-                    optvis.class_score(t) - 1e-3 * optvis.l2(),
+                    objectives.class_score(t) - 1e-3 * objectives.l2(),
                     optimizer="normalized",
                     projections=[optvis.clamp_pixels(model)],
                 )
@@ -55,7 +55,9 @@ def main() -> list[tuple[str, str, float]]:
             task,
             "vizkit.ascent: layer norm of blocks.4, jitter (DeepDream)",
             timed(
-                ascent(optvis.layer_norm("blocks.4"), optimizer="normalized", transforms=[optvis.jitter(32)])
+                ascent(
+                    objectives.layer_norm("blocks.4"), optimizer="normalized", transforms=[optvis.jitter(32)]
+                )
             )
             / STEPS,
         ),

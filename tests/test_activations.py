@@ -175,7 +175,7 @@ def test_dissect_with_labels_penalises_firing_on_other_objects():
         net[0].weight.zero_()
         net[0].weight[0, 0], net[0].weight[1, 1] = 1.0, 1.0
         net[0].bias.zero_()
-    iou = vizkit.dissect(net, x, masks, "0", quantile=0.4, labels=labels)  # thresholds: 0 for both
+    iou = vizkit.dissect_by_label(net, x, masks, labels, "0", quantile=0.4)  # thresholds: 0 for both
     assert set(iou) == {3, 7}
     assert iou[7][1] == pytest.approx(1.0) and iou[7][0] == pytest.approx(0.5)
     assert iou[3][1] == pytest.approx(0.0) and iou[3][0] == pytest.approx(0.5)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import vizkit
-from vizkit import attacks, classvis, data, dreams, fast_style, hooks, metrics, optvis, style
+from vizkit import attacks, classvis, data, dreams, fast_style, hooks, metrics, objectives, optvis, style
 
 pytestmark = [
     pytest.mark.cuda,
@@ -43,7 +43,7 @@ CASES = {
     "fgsm": lambda m, x: attacks.fgsm(m, x, [285, 967], 2 / 255),
     "fooling_step": lambda m, x: optvis.ascent(
         m,
-        optvis.class_score("daisy"),
+        objectives.class_score("daisy"),
         x[:1],
         1,
         lr=1.0,

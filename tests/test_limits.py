@@ -53,6 +53,28 @@ def test_every_module_declares_its_public_names(path):
         assert not undeclared, f"{path.name}: public but not in __all__: {sorted(undeclared)}"
 
 
+# A name two modules may both declare: each module's own weights folder and training record, and the
+# drawing functions that plot offers from its helper modules (plot is where a notebook draws from).
+SAME_NAME_ON_PURPOSE = {"WEIGHTS_DIR", "training_record"}
+FACADE = "plot"
+
+
+def test_every_public_name_has_one_home():
+    """A public name means one thing: no two modules declare it (`objectives.class_score` is the
+    objective's only address; optvis, which optimises it, does not offer it again), apart from the
+    names above and plot's re-exports of the drawing helpers it is split into."""
+    homes: dict[str, list[str]] = {}
+    for path in MODULES:
+        if path.name != "__init__.py":
+            module = importlib.import_module(f"vizkit.{path.stem}")
+            for name in module.__all__:
+                defined_in = getattr(getattr(module, name), "__module__", module.__name__)
+                if not (path.stem == FACADE and defined_in != module.__name__):
+                    homes.setdefault(name, []).append(path.stem)
+    twice = {n: m for n, m in homes.items() if len(m) > 1 and n not in SAME_NAME_ON_PURPOSE}
+    assert not twice, twice
+
+
 def test_no_private_name_is_imported_across_modules():
     imports = [
         (path.name, alias.name)

@@ -75,6 +75,8 @@ def test_insertion_of_the_right_pixels_rises_first_and_deletion_falls_first():
 def test_auc_by_trapezoids():
     assert metrics.auc([1, 1, 1, 1, 1, 1]) == pytest.approx(1.0)
     assert metrics.auc([0, 1], [0, 1]) == pytest.approx(0.5)
+    # one kind of result: an array over the leading axes, whatever the input
+    assert metrics.auc([1, 1, 1, 1, 1, 1]).shape == () and metrics.auc(np.ones((3, 6))).shape == (3,)
 
 
 def test_average_drop_and_increase_by_hand():

@@ -6,6 +6,7 @@ from torch import nn
 
 import vizkit
 from vizkit import attacks, classvis, dreams, inputs
+from vizkit import objectives as O
 from vizkit import optvis as A
 from vizkit.hooks import count_hooks
 
@@ -34,10 +35,10 @@ def test_normalized_steps_have_the_requested_size():
 
 def test_objectives_add_scale_and_read_the_recorded_layers(tiny):
     x = torch.rand(2, 3, 8, 8)
-    obj = A.channel("conv2", 1) - 0.5 * A.neuron("conv1", 0, 2, 3) + 2 * A.class_score([0, 2])
+    obj = O.channel("conv2", 1) - 0.5 * O.neuron("conv1", 0, 2, 3) + 2 * O.class_score([0, 2])
     with vizkit.record(tiny, ["conv1", "conv2"]) as rec:
         logits = tiny(x)
-        value = obj(A.Forward(tiny, rec, logits, x))
+        value = obj(O.Forward(tiny, rec, logits, x))
         expected = (
             rec["conv2"][:, 1].mean((1, 2)).sum()
             - 0.5 * rec["conv1"][:, 0, 2, 3].sum()
@@ -51,7 +52,7 @@ def test_layer_norm_gradient_is_the_activation(tiny):
     """DeepDream's trick: d(||a||^2 / 2)/da = a."""
     x = torch.rand(1, 3, 8, 8)
     with vizkit.record(tiny, "conv2", grads=True) as rec:
-        A.layer_norm("conv2")(A.Forward(tiny, rec, tiny(x), x)).backward()
+        O.layer_norm("conv2")(O.Forward(tiny, rec, tiny(x), x)).backward()
         assert torch.allclose(rec.grad("conv2"), rec["conv2"])
 
 
@@ -60,7 +61,7 @@ def test_guide_takes_the_best_matching_guide_vector():
     a = torch.tensor([[3.0, 1.0], [1.0, 1.0]]).view(1, 2, 1, 2)  # vectors (3,1), (1,1)
     rec = vizkit.hooks.Recording(["l"])
     rec.add("l", a)
-    value = A.guide("l", guide_acts)(A.Forward(None, rec, torch.zeros(1, 1), a))
+    value = O.guide("l", guide_acts)(O.Forward(None, rec, torch.zeros(1, 1), a))
     assert value.item() == pytest.approx(max(3, 2) + max(1, 2))
 
 
@@ -68,7 +69,7 @@ def test_total_variation_and_blur_known_answers():
     x = torch.zeros(1, 3, 4, 4)
     x[..., 2:, :] = 1.0  # one horizontal edge of height 1, 4 pixels wide, 3 channels
     rec = vizkit.hooks.Recording([])
-    tv = A.total_variation(power=2.0)(A.Forward(None, rec, torch.zeros(1, 1), x))
+    tv = O.total_variation(power=2.0)(O.Forward(None, rec, torch.zeros(1, 1), x))
     assert tv.item() == pytest.approx(12.0)
     const = torch.full((1, 3, 9, 9), 0.7)
     assert torch.allclose(A.gaussian_blur(const, 1.0), const)
@@ -172,7 +173,7 @@ def test_ascent_restores_the_model_and_rng_on_error(model):
     with pytest.raises(RuntimeError, match="boom"):
         A.ascent(
             model,
-            A.channel("blocks.2", 3),
+            O.channel("blocks.2", 3),
             torch.zeros(1, 3, 64, 64),
             steps=5,
             transforms=[A.jitter(4)],
@@ -185,11 +186,11 @@ def test_ascent_restores_the_model_and_rng_on_error(model):
 
 def test_ascent_rejects_bad_arguments(model):
     with pytest.raises(ValueError, match="image="):
-        A.ascent(model, A.class_score(1), None)
+        A.ascent(model, O.class_score(1), None)
     with pytest.raises(ValueError, match="adam"):
-        A.ascent(model, A.class_score(1), torch.zeros(1, 3, 32, 32), optimizer="rmsprop", progress=False)
+        A.ascent(model, O.class_score(1), torch.zeros(1, 3, 32, 32), optimizer="rmsprop", progress=False)
     with pytest.raises(KeyError, match="no layer named"):
-        A.ascent(model, A.channel("blocks.99", 0), torch.zeros(1, 3, 32, 32), progress=False)
+        A.ascent(model, O.channel("blocks.99", 0), torch.zeros(1, 3, 32, 32), progress=False)
 
 
 def test_transform_robustness_separates_a_photo_from_noise(model):
@@ -215,7 +216,7 @@ class _Through(nn.Module):
 def _diversity_of(acts: torch.Tensor) -> float:
     net = _Through()
     with vizkit.record(net, ["layer"]) as rec, torch.no_grad():
-        return A.diversity("layer")(A.Forward(net, rec, net(acts), acts)).item()
+        return O.diversity("layer")(O.Forward(net, rec, net(acts), acts)).item()
 
 
 def test_diversity_known_answers():
@@ -236,11 +237,11 @@ def test_diversity_ascent_separates_a_batch(tiny):
     """Maximising diversity makes two nearly identical images' Gram matrices less alike."""
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(1, 3, 8, 8, generator=g).repeat(2, 1, 1, 1) + 0.01 * torch.randn(2, 3, 8, 8, generator=g)
-    objective = A.diversity("conv2")
+    objective = O.diversity("conv2")
 
     def value(x):
         with vizkit.record(tiny, ["conv2"]) as rec, torch.no_grad():
-            return objective(A.Forward(tiny, rec, tiny(x), x)).item()
+            return objective(O.Forward(tiny, rec, tiny(x), x)).item()
 
     x = A.ascent(tiny, objective, x0, steps=30, lr=0.05, progress=False)
     assert value(x) > value(x0) + 0.05
@@ -252,8 +253,8 @@ def test_objectives_compose_completely():
     non-number as a factor."""
     rec = vizkit.hooks.Recording(["l"])
     rec.add("l", torch.ones(1, 2, 3, 3))
-    f = A.Forward(None, rec, torch.zeros(1, 1), torch.full((1, 3, 2, 2), 2.0))
-    a, b = A.l2(), A.channel("l", 1)  # 48 and 1
+    f = O.Forward(None, rec, torch.zeros(1, 1), torch.full((1, 3, 2, 2), 2.0))
+    a, b = O.l2(), O.channel("l", 1)  # 48 and 1
     total = sum([a, b, b])
     assert float(total(f)) == pytest.approx(50.0) and total.layers == ["l", "l"]
     assert float((-a / 4)(f)) == pytest.approx(-12.0) and float((0.5 * a - b)(f)) == pytest.approx(23.0)

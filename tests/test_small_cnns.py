@@ -19,8 +19,8 @@ def test_training_a_few_steps_writes_networks_that_load_and_a_record(tmp_path):
     spec.loader.exec_module(tool)
     assert tool.main(["--steps", "3", "--out", str(tmp_path)]) == 0
     record = small_cnns.training_record(tmp_path)
-    assert set(record) == set(small_cnns.KINDS)
-    for kind in small_cnns.KINDS:
+    assert set(record) == set(small_cnns.NETWORKS)
+    for kind in small_cnns.NETWORKS:
         assert record[kind]["steps"] == 3 and record[kind]["params"] == 241219
         net = small_cnns.load(kind, tmp_path)
         assert not net.training and net(torch.zeros(2, 3, 64, 64)).shape == (2, 3)
@@ -40,7 +40,7 @@ def test_shipped_networks_learned_and_memorised():
     set (it memorised it) and is near chance (1/3) on new pictures."""
     record = small_cnns.training_record()
     assert record["true"]["train_accuracy"] >= 0.95 and record["shuffled"]["train_accuracy"] >= 0.95
-    images, labels, _ = small_cnns.composites(150, seed=4000)
+    images, labels, _ = small_cnns.labelled_composites(150, seed=4000)
     assert small_cnns.accuracy(small_cnns.load("true"), images, labels) >= 0.9
     assert small_cnns.accuracy(small_cnns.load("shuffled"), images, labels) <= 0.55
     train_images, shuffled = small_cnns.training_set("shuffled")
@@ -49,7 +49,7 @@ def test_shipped_networks_learned_and_memorised():
 
 def test_the_cam_family_runs_on_a_small_cnn_at_its_layer():
     net = small_cnns.load("true")
-    x = small_cnns.to_input(small_cnns.composites(2, seed=5)[0])
+    x = vizkit.to_batch(small_cnns.SmallCNN(), small_cnns.labelled_composites(2, seed=5)[0], crop=False)
     assert vizkit.cam(net, x, [0, 1]).shape == (2, 8, 8)
     assert vizkit.grad_cam(net, x, [0, 1], layer=small_cnns.LAYER).shape == (2, 8, 8)
 

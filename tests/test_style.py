@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import vizkit
-from vizkit import data, optvis, style
+from vizkit import data, objectives, style
 from vizkit.hooks import count_hooks
 
 
@@ -121,7 +121,7 @@ def test_evaluate_gives_known_values(model):
     target = style.features_of(model, img, ["bn1"])["bn1"]
     assert style.evaluate(model, style.feature_loss("bn1", target), img) == pytest.approx(0, abs=1e-6)
     acts = style.features_of(model, img, ["blocks.4"])["blocks.4"]
-    assert style.evaluate(model, optvis.layer_norm("blocks.4"), img) == pytest.approx(
+    assert style.evaluate(model, objectives.layer_norm("blocks.4"), img) == pytest.approx(
         acts.pow(2).sum().item() / 2, rel=1e-5
     )
     # white and black columns in turn: 8 x 7 horizontal jumps of 1 / std per channel, none vertical
@@ -135,7 +135,7 @@ def test_evaluate_gives_known_values(model):
 def test_style_transfer_maximises_an_extra_objective_along(model):
     content = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 64), 64)
     painting = data.painting("swirls", size=64)
-    dream = optvis.layer_norm("blocks.4")
+    dream = objectives.layer_norm("blocks.4")
     plain = style.style_transfer(model, content, painting, steps=10, progress=False)
     scale = 3.0 / style.evaluate(model, dream, plain)
     dreamt = style.style_transfer(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from vizkit.small_cnns import KINDS, WEIGHTS_DIR, accuracy, composites, train
+from vizkit.small_cnns import NETWORKS, WEIGHTS_DIR, accuracy, labelled_composites, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     records = {}
-    held_out = composites(300, seed=2000)
-    for kind in KINDS:
+    held_out = labelled_composites(300, seed=2000)
+    for kind in NETWORKS:
         net, record = train(kind, steps=args.steps)
         record["held_out_accuracy"] = accuracy(net, held_out[0], held_out[1])
         record["command"] = f"python tools/train_small_cnns.py --steps {args.steps}"

@@ -21,7 +21,15 @@ from . import (
     plot,
     style,
 )
-from .activations import dissect, features, layer_output, nearest_neighbours, receptive_field, top_patches
+from .activations import (
+    dissect,
+    dissect_by_label,
+    features,
+    layer_output,
+    nearest_neighbours,
+    receptive_field,
+    top_patches,
+)
 from .attacks import fgsm, fooling_image
 from .attribution import backprop, deconvnet, guided_backprop, input_gradient, occlusion, saliency, smooth
 from .cams import cam, grad_cam, grad_cam_plus_plus, guided_grad_cam, layer_cam, score_cam
@@ -31,7 +39,7 @@ from .fast_style import TransformerNet, fast_style_names, stylize, train_fast_st
 from .gradients import gradient_x_input, integrated_gradients
 from .hooks import frozen, preserved, record, relu_rule, swap_modules
 from .images import to_rgb
-from .inputs import Targets, probability_of, to_image, to_input
+from .inputs import Targets, probability_of, to_batch, to_image, to_input
 from .layers import check_batch, get_layer, layer_names
 from .margins import expect
 from .methods import METHODS, Method
@@ -46,7 +54,7 @@ __version__ = "0.1.0"
 # fmt: off
 __all__ = [
     "ascent", "attacks", "backprop", "cam", "check_batch", "choose", "class_visualization",
-    "CLASSIC_MODELS", "classvis", "data", "deconvnet", "deepdream", "dissect", "dreams", "efros_leung",
+    "CLASSIC_MODELS", "classvis", "data", "deconvnet", "deepdream", "dissect", "dissect_by_label", "dreams", "efros_leung",
     "exercises", "expect", "fast_mode", "fast_style", "fast_style_names", "features", "fgsm",
     "fooling_image", "frozen", "get_layer", "grad_cam", "grad_cam_plus_plus", "gradient_x_input", "gram",
     "guided_backprop", "guided_grad_cam", "hooks", "input_gradient", "inputs", "integrated_gradients",
@@ -54,7 +62,7 @@ __all__ = [
     "Model", "MODEL_NAMES", "nearest_neighbours", "objectives", "occlusion", "optvis", "plot", "preserved",
     "probability_of", "receptive_field", "record", "relu_rule", "rise", "saliency", "score_cam", "seed",
     "setup", "smooth", "style", "style_transfer", "stylize", "swap_modules", "Targets", "texture_synthesis",
-    "to_image", "to_input", "to_rgb", "top_patches", "train_fast_style", "TransformerNet",
+    "to_batch", "to_image", "to_input", "to_rgb", "top_patches", "train_fast_style", "TransformerNet",
     "WeightsUnavailable", "__version__",
 ]
 # fmt: on

@@ -15,11 +15,11 @@ from torch import nn
 from .hooks import LayerRef, frozen, run_to, swap_modules
 from .images import to_rgb, to_uint8
 from .inputs import last_linear, spatial
-from .layers import ModelLike, as_net, channels_last, model_device, on_model_device, resolve_name
+from .layers import ModelLike, as_net, channels_last, model_device, on_model_device, resolve_name, token_grid
 
 # fmt: off
 __all__ = [
-    "channel_iou", "dissect", "features", "fired", "Images", "layer_output", "nearest_neighbours",
+    "channel_iou", "dissect", "dissect_by_label", "features", "fired", "Images", "layer_output", "nearest_neighbours",
     "receptive_field", "ReceptiveField", "top_patches", "TopPatches",
 ]
 # fmt: on
@@ -331,22 +331,44 @@ def dissect(
     masks: np.ndarray,
     layer: LayerRef,
     quantile: float = 0.9,
-    labels: np.ndarray | None = None,
     batch_size: int = 16,
-) -> np.ndarray | dict:
+) -> np.ndarray:
     """IoU of each channel's thresholded maps with ground-truth masks (network dissection, Bau et al. 2017).
 
     Each channel's threshold is its `quantile` over all positions of all images; its maps are
     upsampled bilinearly to the image size and compared with masks (N, H, W bool), summing
-    intersections and unions over the images. Returns (C,) IoUs. With labels (N,), returns
-    {label: (C,) IoUs} where each label's concept mask is the object mask on images of that label
-    and empty elsewhere, so a channel that also fires on other objects is penalised.
+    intersections and unions over the images. Returns (C,) IoUs; dissect_by_label() scores each object.
     """
+    return _dissection(model, images, masks, layer, quantile, None, batch_size)[None]
+
+
+def dissect_by_label(
+    model: ModelLike,
+    images: Images,
+    masks: np.ndarray,
+    labels: np.ndarray,
+    layer: LayerRef,
+    quantile: float = 0.9,
+    batch_size: int = 16,
+) -> dict:
+    """Network dissection per object: {label: (C,) IoUs}, one pass for every label of labels (N,).
+
+    Each label's concept mask is the object mask on images of that label and empty elsewhere, so a
+    channel that also fires on other objects is penalised. Thresholds as in dissect().
+    """
+    return _dissection(model, images, masks, layer, quantile, np.asarray(labels), batch_size)
+
+
+def _dissection(model, images, masks, layer, quantile, labels, batch_size) -> dict:
+    """{label or None: (C,) IoUs}, the shared pass of dissect and dissect_by_label."""
     net = as_net(model)
     name = resolve_name(net, layer)
     with frozen(net), torch.no_grad():
-        acts = torch.cat([run_to(net, x, name).float().cpu() for x, _ in _batches(model, images, batch_size)])
-    spatial(acts, layer)
+        batches = (
+            spatial(run_to(net, x, name), layer, token_grid(net, x.shape[2:]))
+            for x, _ in _batches(model, images, batch_size)
+        )
+        acts = torch.cat([a.float().cpu() for a in batches])
     masks = torch.as_tensor(np.asarray(masks, bool))
     if masks.shape[0] != acts.shape[0]:
         raise ValueError(f"{acts.shape[0]} images but {masks.shape[0]} masks")
@@ -354,21 +376,19 @@ def dissect(
     flat = acts.transpose(0, 1).reshape(c, -1)
     step = max(1, flat.shape[1] // 200_000)  # a subsample keeps torch.quantile within its size limit
     threshold = torch.quantile(flat[:, ::step], quantile, dim=1)[None, :, None, None]
-    keys = [None] if labels is None else sorted(set(np.asarray(labels).tolist()))
-    owner = torch.as_tensor(np.asarray(labels)) if labels is not None else None
+    keys = [None] if labels is None else sorted(set(labels.tolist()))
+    owner = torch.as_tensor(labels) if labels is not None else None
     inter, union = torch.zeros(len(keys), c), torch.zeros(len(keys), c)
     for start in range(0, len(acts), batch_size):
-        fired = (
-            F.interpolate(
-                acts[start : start + batch_size], size=masks.shape[1:], mode="bilinear", align_corners=False
-            )
-            > threshold
+        size = masks.shape[1:]
+        fired = F.interpolate(
+            acts[start : start + batch_size], size=size, mode="bilinear", align_corners=False
         )
+        fired = fired > threshold
         for i, key in enumerate(keys):
             gt = masks[start : start + batch_size, None]
             if key is not None:
                 gt = gt & (owner[start : start + batch_size] == key)[:, None, None, None]
             inter[i] += (fired & gt).sum((0, 2, 3))
             union[i] += (fired | gt).sum((0, 2, 3))
-    iou = (inter / union.clamp(min=1)).numpy()
-    return iou[0] if labels is None else dict(zip(keys, iou))
+    return dict(zip(keys, (inter / union.clamp(min=1)).numpy()))

@@ -8,7 +8,8 @@ import torch
 from .hooks import frozen
 from .inputs import Targets, class_index, fixed_targets, stats
 from .layers import ModelLike, on_model_device
-from .optvis import ascent, clamp_pixels, class_score, eps_ball, log_probability
+from .objectives import class_score, log_probability
+from .optvis import ascent, clamp_pixels, eps_ball
 
 __all__ = ["fgsm", "fooling_image"]
 

@@ -24,7 +24,7 @@ from .inputs import (
     spatial,
     summed_class_score,
 )
-from .layers import ModelLike, on_model_device, resolve_name
+from .layers import ModelLike, on_model_device, resolve_name, token_grid
 
 __all__ = ["backprop", "deconvnet", "guided_backprop", "input_gradient", "occlusion", "saliency", "smooth"]
 
@@ -161,7 +161,7 @@ def _objective(model: ModelLike, net, x, target, layer, unit):
     name = resolve_name(net, layer)
     with record(net, name) as rec:
         net(x)
-    act = spatial(rec[name], name)
+    act = spatial(rec[name], name, token_grid(net, x.shape[2:]))
     channel = (
         act.mean((2, 3)).argmax(1)
         if target is None

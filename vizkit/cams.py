@@ -29,7 +29,7 @@ from .inputs import (
     spatial,
     summed_class_score,
 )
-from .layers import ModelLike, as_net, on_model_device, resolve_name
+from .layers import ModelLike, as_net, on_model_device, resolve_name, token_grid
 
 __all__ = ["cam", "grad_cam", "grad_cam_plus_plus", "guided_grad_cam", "layer_cam", "score_cam"]
 
@@ -42,7 +42,8 @@ def _maps_and_gradients(
     name = resolve_name(model, layer)
     with frozen(model) as net, record(net, name, grads=True) as rec:
         summed_class_score(model, net(x.detach().requires_grad_(True)), target).backward()
-        a, g = spatial(rec[name].detach(), name), rec.grad(name).detach()
+        grid = token_grid(model, x.shape[2:])  # a transformer block's tokens read as their patch grid
+        a, g = spatial(rec[name].detach(), name, grid), spatial(rec.grad(name).detach(), name, grid)
     return a, g
 
 
@@ -190,7 +191,7 @@ def score_cam(
     scores = [target] * len(x) if classes is None else [probability_of(c) for c in classes]
     with frozen(model) as net, record(net, name) as rec, torch.no_grad():
         net(x)
-        a = spatial(rec[name].detach(), name)
+        a = spatial(rec[name].detach(), name, token_grid(model, x.shape[2:]))
     # pytorch-grad-cam upsamples with UpsamplingBilinear2d, i.e. align_corners=True
     up = F.interpolate(a, size=x.shape[2:], mode="bilinear", align_corners=True)
     lo, hi = up.flatten(2).min(-1).values[..., None, None], up.flatten(2).max(-1).values[..., None, None]

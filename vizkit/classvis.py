@@ -12,17 +12,16 @@ import torch
 from . import settings
 from .inputs import Targets
 from .layers import ModelLike, model_device
+from .objectives import class_score, l2
 from .optvis import (
     Step,
     ascent,
     blur_every,
     clamp_pixels,
-    class_score,
     clip_small_contribution,
     clip_small_norm,
     fourier_image,
     jitter,
-    l2,
     pad,
     random_rotate,
     random_scale,

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from .hooks import LayerRef
 from .layers import ModelLike, on_model_device
-from .optvis import Objective, ascent, clamp_pixels, jitter, layer_norm
+from .objectives import Objective, layer_norm
+from .optvis import ascent, clamp_pixels, jitter
 
 __all__ = ["deepdream"]
 

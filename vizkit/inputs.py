@@ -25,7 +25,7 @@ from .layers import ModelLike, channels_last, check_batch, model_device, on_mode
 __all__ = [
     "InputSpec", "class_index", "fixed_targets", "in_batches", "last_linear", "perturbation_targets", "pixel_range",
     "probability_of", "resize_tensor", "resolve_targets", "rgb_tensor", "round_to_8bit", "scores_of",
-    "spatial", "stats", "summed_class_score", "Targets", "to_array", "to_image", "to_input",
+    "spatial", "stats", "summed_class_score", "Targets", "to_array", "to_image", "to_batch", "to_input",
     "to_model_space", "to_pixels",
 ]
 # fmt: on
@@ -113,6 +113,14 @@ def to_input(
         rgb = resize(rgb, size)
     mean, std = (s.cpu() for s in stats(model))
     return ((rgb_tensor(rgb) - mean) / std).to(model_device(model))
+
+
+def to_batch(
+    model: ModelLike, images: Sequence[ImageLike] | np.ndarray, size: int | None = None, crop: bool = True
+) -> torch.Tensor:
+    """Several images of one size (a list, or an (N, H, W, 3) array) -> an Nx3xHxW model-space tensor
+    (arguments as in to_input)."""
+    return torch.cat([to_input(model, img, size, crop) for img in images])
 
 
 def resize_tensor(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -246,8 +254,14 @@ def last_linear(net: nn.Module, why: str) -> nn.Linear:
     return linears[-1]
 
 
-def spatial(a: torch.Tensor, layer: object) -> torch.Tensor:
-    """a (NxCxhxw) itself, or an error naming `layer` if it has no spatial grid."""
+def spatial(a: torch.Tensor, layer: object, grid: tuple[int, int, int] | None = None) -> torch.Tensor:
+    """A layer's output as (N, C, h, w): a feature map itself; a transformer's tokens (N, prefix + h*w, C)
+    with the prefix ([CLS], registers) dropped, grid = (prefix, h, w) from layers.token_grid; else an
+    error naming `layer`."""
+    if a.ndim == 3 and grid is not None and a.shape[1] == grid[0] + grid[1] * grid[2]:
+        prefix, h, w = grid
+        return a[:, prefix:].transpose(1, 2).reshape(a.shape[0], a.shape[2], h, w)
     if a.ndim != 4:
-        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)})")
+        hint = f"; a transformer's token layers give (N, {grid[0]} + {grid[1]}*{grid[2]}, C)" if grid else ""
+        raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)}){hint}")
     return a

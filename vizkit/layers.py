@@ -11,7 +11,7 @@ from torch import nn
 # fmt: off
 __all__ = [
     "ACTIVATIONS", "as_net", "channels_last", "check_batch", "get_layer", "layer_names", "model_device",
-    "ModelLike", "on_model_device", "resolve_name", "role_layers",
+    "ModelLike", "on_model_device", "resolve_name", "role_layers", "token_grid",
 ]
 # fmt: on
 
@@ -127,3 +127,19 @@ def model_device(model: ModelLike) -> torch.device:
 def on_model_device(model: ModelLike, x: torch.Tensor) -> torch.Tensor:
     """check_batch(x), moved to the model's device (a CPU tensor works with a CUDA model)."""
     return check_batch(x).to(model_device(model))
+
+
+def token_grid(model: ModelLike, size: tuple[int, int]) -> tuple[int, int, int] | None:
+    """(prefix tokens, h, w) of a Vision Transformer's token sequence for inputs of size (H, W): timm's
+    VisionTransformer (its num_prefix_tokens: [CLS], a distillation token, registers) or torchvision's
+    (one class token), read from the model; None for a network without patch tokens."""
+    net = as_net(model)
+    embed = getattr(net, "patch_embed", None)
+    if embed is not None and hasattr(net, "num_prefix_tokens"):  # timm
+        if not getattr(embed, "dynamic_img_size", False):
+            return net.num_prefix_tokens, *embed.grid_size
+        (ph, pw), (h, w) = embed.patch_size, size
+        return net.num_prefix_tokens, h // ph, w // pw
+    if hasattr(net, "class_token") and hasattr(net, "conv_proj"):  # torchvision
+        return 1, size[0] // net.patch_size, size[1] // net.patch_size
+    return None

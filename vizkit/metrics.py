@@ -179,12 +179,11 @@ def _curves(model: ModelLike, x, target, heat, fractions, fill, batch_size, clea
     return torch.stack(out).cpu().numpy()
 
 
-def auc(curve: np.ndarray, fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> float | np.ndarray:
-    """Area under a deletion or insertion curve over the fractions (trapezoids): a float for one curve
-    (F,), an array (N,) for a curve per image (N, F)."""
+def auc(curve: np.ndarray, fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> np.ndarray:
+    """Area under deletion or insertion curves over the fractions (trapezoids): curves (..., F) -> areas
+    (...): (N,) for a curve per image (N, F), a 0-d array for one curve (F,)."""
     y, f = np.asarray(curve, float), np.asarray(fractions, float)
-    area = ((y[..., 1:] + y[..., :-1]) / 2 * np.diff(f)).sum(-1)
-    return float(area) if y.ndim == 1 else area
+    return np.asarray(((y[..., 1:] + y[..., :-1]) / 2 * np.diff(f)).sum(-1))
 
 
 @torch.no_grad()

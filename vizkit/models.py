@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .images import ImageLike
-from .inputs import to_image, to_input
+from .inputs import to_batch, to_image, to_input
 from .layers import check_batch, layer_names, model_device, on_model_device
 from .settings import default_device
 
@@ -124,7 +124,7 @@ class Model:
 
     def preprocess_batch(self, imgs: Sequence[ImageLike], **kwargs) -> torch.Tensor:
         """Several images of one size -> an Nx3xHxW tensor (arguments as in preprocess)."""
-        return torch.cat([self.preprocess(img, **kwargs) for img in imgs])
+        return to_batch(self, imgs, **kwargs)
 
     def deprocess(self, x: torch.Tensor) -> np.ndarray:
         """Normalised 1x3xHxW (or 3xHxW) tensor -> HxWx3 float array in [0, 1]; Nx3xHxW -> NxHxWx3."""

@@ -22,19 +22,7 @@ from . import settings
 from .hooks import frozen, record
 from .inputs import pixel_range, stats
 from .layers import ModelLike, channels_last, model_device, on_model_device, resolve_name
-from .objectives import (  # noqa: F401  (optvis.class_score, ... read as in lucent)
-    Forward,
-    Objective,
-    channel,
-    class_score,
-    diversity,
-    guide,
-    l2,
-    layer_norm,
-    log_probability,
-    neuron,
-    total_variation,
-)
+from .objectives import Forward, Objective
 
 # fmt: off
 __all__ = [

@@ -18,19 +18,22 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import data
-from .inputs import rgb_tensor
+from .inputs import to_batch
 
 # fmt: off
 __all__ = [
-    "CLASSES", "KINDS", "LAYER", "OBJECTS", "SIZE", "WEIGHTS_DIR", "accuracy", "composites", "load",
-    "SmallCNN", "to_input", "train", "training_record", "training_set",
+    "CLASSES", "NETWORKS", "LAYER", "SIZE", "WEIGHTS_DIR", "accuracy", "labelled_composites", "load",
+    "SmallCNN", "train", "training_record", "training_set",
 ]
 # fmt: on
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "small_cnns"  # package data
-OBJECTS = ("cat", "espresso", "moped")  # the built-in objects: the same pictures on every machine
-CLASSES = OBJECTS  # the small networks' class names, in label order: the objects' names
-KINDS = ("true", "shuffled")
+CLASSES = (
+    "cat",
+    "espresso",
+    "moped",
+)  # the built-in objects (the same pictures on every machine), in label order
+NETWORKS = ("true", "shuffled")  # the shipped networks: trained on the true labels, on shuffled ones
 SIZE = 64  # composites' side in pixels
 LAYER = "features.10"  # the last conv layer's ReLU: the CAM family's layer (8 x 8 grid)
 
@@ -38,7 +41,7 @@ LAYER = "features.10"  # the last conv layer's ReLU: the CAM family's layer (8 x
 class SmallCNN(nn.Module):
     """Four 3x3 conv layers (32-64-128-128 channels, three 2x2 max-pools), global average pool, linear.
 
-    Input: Nx3xHxW in model space, (pixels - mean) / std as the EfficientNets (see to_input); the
+    Input: Nx3xHxW in model space, (pixels - mean) / std as the EfficientNets (vizkit.to_batch(net, images, crop=False)); the
     class carries its normalisation, so vizkit.inputs reads it as it reads a vizkit Model's."""
 
     mean = (0.5, 0.5, 0.5)
@@ -60,25 +63,19 @@ class SmallCNN(nn.Module):
         return self.classifier(self.pool(self.features(x)).flatten(1))
 
 
-def to_input(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) pictures -> float Nx3xHxW in the small networks' model space, [-1, 1]."""
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (SmallCNN.mean, SmallCNN.std))
-    return (rgb_tensor(np.ascontiguousarray(images)) - mean) / std
-
-
-def composites(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def labelled_composites(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n composites of the three built-in objects at SIZE px: images, labels 0-2 (CLASSES), masks."""
-    images, labels, masks = data.composites(n, seed=seed, size=SIZE, objects=OBJECTS)
-    index = {data.OBJECTS[name][4]: i for i, name in enumerate(OBJECTS)}  # ImageNet index -> 0-2
+    images, labels, masks = data.composites(n, seed=seed, size=SIZE, objects=CLASSES)
+    index = {data.OBJECTS[name][4]: i for i, name in enumerate(CLASSES)}  # ImageNet index -> 0-2
     return images, np.array([index[t] for t in labels]), masks
 
 
 def training_set(kind: str, n: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The n training composites (seed 1000) and their labels: the true ones (kind "true") or a fixed
     random permutation of them (kind "shuffled", permutation seed `seed`)."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    images, labels, _ = composites(n, seed=1000)
+    if kind not in NETWORKS:
+        raise ValueError(f"kind must be one of {NETWORKS}, got {kind!r}")
+    images, labels, _ = labelled_composites(n, seed=1000)
     if kind == "shuffled":
         labels = np.random.default_rng(seed).permutation(labels)
     return images, labels
@@ -90,9 +87,9 @@ def train(
     """Train a SmallCNN on n composites (seed 1000) with the true labels or a fixed random permutation
     of them (kind "true" or "shuffled"); returns the network (eval mode) and a record of the run."""
     images, labels = training_set(kind, n, seed)
-    x, y = to_input(images), torch.from_numpy(labels)
     torch.manual_seed(seed)
     net = SmallCNN()
+    x, y = to_batch(net, images, crop=False), torch.from_numpy(labels)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     order = np.random.default_rng(seed + 1)
     start = time.perf_counter()
@@ -121,7 +118,9 @@ def train(
 @torch.no_grad()
 def accuracy(net: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
     """Share of the pictures (uint8 (N, H, W, 3)) whose top class is the label (N,)."""
-    logits = torch.cat([net(to_input(images[i : i + 256])) for i in range(0, len(images), 256)])
+    logits = torch.cat(
+        [net(to_batch(net, images[i : i + 256], crop=False)) for i in range(0, len(images), 256)]
+    )
     return float((logits.argmax(1).numpy() == np.asarray(labels)).mean())
 
 
@@ -129,9 +128,9 @@ def load(kind: str, folder: Path = WEIGHTS_DIR) -> SmallCNN:
     """A shipped network ("true" or "shuffled"; folder: where main() wrote it), loaded with
     torch.load(weights_only=True), in eval mode."""
     path = Path(folder) / f"{kind}.pt"
-    if kind not in KINDS or not path.exists():
+    if kind not in NETWORKS or not path.exists():
         raise FileNotFoundError(
-            f"no shipped network {kind!r} at {path}: kinds are {KINDS}; `make train-small-cnns` trains them"
+            f"no shipped network {kind!r} at {path}: kinds are {NETWORKS}; `make train-small-cnns` trains them"
         )
     net = SmallCNN()
     net.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))

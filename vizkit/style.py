@@ -191,7 +191,7 @@ class StyleLoss:
     mix: weights of several styles' Grams (None: equal); style_size: the styles' shorter side (None: as
     given; a smaller style image transfers larger structures); style_layers / content_layer: None = the
     model's own (Model.style_layers, .content_layer); extra: an objective to *maximise* along with the
-    transfer, added to the negated loss (e.g. w * optvis.layer_norm("blocks.4"): a DeepDream term)."""
+    transfer, added to the negated loss (e.g. w * objectives.layer_norm("blocks.4"): a DeepDream term)."""
 
     style_weight: float = 3.0
     tv: float = 10.0
@@ -248,7 +248,7 @@ def style_transfer(
 
 
 def evaluate(model: ModelLike, objective: Objective, img: ImageLike | torch.Tensor) -> float:
-    """The value of an objective (a loss such as gram_loss(targets), or optvis.layer_norm) on one image
+    """The value of an objective (a loss such as gram_loss(targets), or objectives.layer_norm) on one image
     (HxWx3, or a 1x3xHxW model-space tensor), without gradients."""
     x = image_tensor(model, img)
     names = [resolve_name(model, layer) for layer in objective.layers]

@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
-from . import heatmaps, inputs, optvis, plot
+from . import heatmaps, inputs, objectives, optvis, plot
 from .activations import layer_output, receptive_field
 from .attribution import guided_backprop
 from .cams import grad_cam
@@ -259,7 +259,7 @@ def feature_visualization(
     ]
     x = optvis.ascent(
         model,
-        optvis.channel(layer, channel),
+        objectives.channel(layer, channel),
         optvis.fourier_image(model, size, seed=0),
         steps,
         lr=0.05,
