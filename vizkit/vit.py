@@ -75,20 +75,27 @@ def _model_space(images: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def distillation_set(
-    teacher: nn.Module, n_composites: int, n_views: int, seed: int, batch_size: int = 64
+    teacher: nn.Module, n_composites: int, n_views: int, seed: int, chunk: int = 500
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Pictures and the teacher's logits: n_composites composites of every available object
     (data.object_names()) and n_views augmented views of the offline photos, made at TEACHER_SIZE,
-    scored there by the teacher (a module taking [-1, 1] inputs), and shrunk to SIZE.
+    scored there by the teacher (a module taking [-1, 1] inputs) and shrunk to SIZE, `chunk` at a
+    time (chunk k of composites has seed seed + k, of views seed + 500 + k), so memory stays small.
     Returns uint8 (N, SIZE, SIZE, 3) and fp16 logits (N, 1000)."""
-    comp = data.composites(n_composites, seed=seed, size=TEACHER_SIZE, objects=data.object_names())[0]
-    views = data.views(data.photo_names(), n_views, seed=seed + 1, size=TEACHER_SIZE)[0]
-    images = np.concatenate([comp, views])
-    logits = [
-        teacher(_model_space(images[i : i + batch_size])).half()
-        for i in tqdm(range(0, len(images), batch_size), desc="teacher logits")
+    objects, photos = data.object_names(), data.photo_names()
+    jobs = [
+        ("composites", k, min(chunk, n_composites - s)) for k, s in enumerate(range(0, n_composites, chunk))
     ]
-    return shrink(images), torch.cat(logits)
+    jobs += [("views", k, min(chunk, n_views - s)) for k, s in enumerate(range(0, n_views, chunk))]
+    images, logits = [], []
+    for kind, k, n in tqdm(jobs, desc="pictures and teacher logits"):
+        if kind == "composites":
+            big = data.composites(n, seed=seed + k, size=TEACHER_SIZE, objects=objects)[0]
+        else:
+            big = data.views(photos, n, seed=seed + 500 + k, size=TEACHER_SIZE)[0]
+        logits += [teacher(_model_space(big[i : i + 64])).half() for i in range(0, n, 64)]
+        images.append(shrink(big))
+    return np.concatenate(images), torch.cat(logits)
 
 
 @dataclass(frozen=True)
