@@ -55,3 +55,26 @@ def test_the_sweep_reports_failures_and_the_smallest_margin(tmp_path, monkeypatc
     assert "| 2/3 |" in row and "seeded: 2 < 2" in row  # the smallest margin over the runs: seed 2's
     assert json.loads((tmp_path / "99_try.seed1.threads1.jsonl").read_text())["margin"] == 1
     assert "VIZKIT_SEED" not in os.environ  # the settings go to the kernel, not to this process
+
+
+def test_prose_numbers_finds_a_number_nothing_checks(tmp_path, capsys):
+    """tools/prose_numbers.py: a measured number in markdown with no check nearby is UNCHECKED (and
+    fails --strict); the same number beside an assert, or with its source, passes; the notebooks held
+    to it (STRICT) pass."""
+    prose = tool("prose_numbers")
+    claim = nbformat.v4.new_markdown_cell("The map hits the object on 87% of the pictures.")
+    quote = nbformat.v4.new_markdown_cell("Zhang et al. (2016) report 87.5% on VOC.")
+    for cells, unchecked in (
+        ([claim], 1),
+        ([quote], 0),
+        ([claim, nbformat.v4.new_code_cell("assert hits > 0.8")], 0),
+    ):
+        path = tmp_path / "99_try.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+        statuses = [n.status for n in prose.numbers(path)]
+        assert statuses.count("UNCHECKED") == unchecked, statuses
+    prose.NOTEBOOKS = tmp_path
+    nbformat.write(nbformat.v4.new_notebook(cells=[claim]), tmp_path / "99_try.ipynb")
+    assert prose.main(["--strict", "99_try.ipynb"]) == 1
+    prose.NOTEBOOKS = ROOT / "notebooks"
+    assert prose.main(["--strict", *prose.STRICT]) == 0, capsys.readouterr().out

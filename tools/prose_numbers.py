@@ -1,0 +1,85 @@
+"""List the measured numbers that notebooks' markdown cells state, and whether a cell near each asserts it.
+
+Usage: python tools/prose_numbers.py [NOTEBOOK ...] [--strict]
+A number here is a percentage (82 %, 0.5%) or a decimal (0.19, 2e-3 excluded); years, section numbers,
+sizes and counts are left alone. Each is reported as
+- "checked": a code cell within two cells before or after holds an assert, vizkit.expect or check;
+- "quoted": the sentence names its source (et al., a year, a paper or a repository);
+- "full mode": the sentence says the number is from the full-mode run (a check that holds in both
+  modes must still sit nearby);
+- "UNCHECKED": none of these.
+--strict exits 1 if any number is UNCHECKED (tests/test_tools.py runs it on the notebooks listed in
+STRICT, so a new notebook cannot state a number that nothing checks)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import nbformat
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+STRICT = ("14_vision_transformers.ipynb",)  # notebooks held to it today; the others are being worked through
+NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?\s?%|\d*\.\d+(?![\d.]*\s?(?:px|x\b)))")
+CHECKS = re.compile(r"\bassert\b|vizkit\.expect\(|\bexpect\(|\bcheck\(")
+SOURCE = re.compile(r"et al\.|\b(19|20)\d\d\b|published|paper|documentation|repository|\(quoted")
+FULL = re.compile(r"full[- ]mode")
+NEAR = 2  # cells either side
+
+
+class Number(NamedTuple):
+    notebook: str
+    cell: int
+    text: str
+    sentence: str
+    status: str
+
+
+def sentences(markdown: str) -> tuple[list[str], list[str]]:
+    """The markdown's sentences and its table rows (code spans and formulas dropped: not claims)."""
+    text = re.sub(r"`[^`]*`|\$[^$]*\$", " ", markdown)
+    rows = [line for line in text.splitlines() if line.lstrip().startswith("|")]
+    prose = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("|"))
+    split = re.split(r"(?<=[.!?])\s+|\n\s*[-*]\s+|\n\n|\n#+ ", prose)
+    return [s.strip().replace("\n", " ") for s in split if s.strip()], rows
+
+
+def numbers(path: Path) -> list[Number]:
+    """Every number the notebook's markdown states, with its status."""
+    cells = nbformat.read(path, as_version=4).cells
+    found = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "markdown":
+            continue
+        near = cells[max(0, i - NEAR) : i + NEAR + 1]
+        checked = any(c.cell_type == "code" and CHECKS.search(c.source) for c in near)
+        prose, rows = sentences(cell.source)
+        table_quoted = any(
+            SOURCE.search(s) for s in prose
+        )  # a table is quoted when its cell names the source
+        for sentence in prose + rows:
+            for match in NUMBER.finditer(sentence):
+                quoted = SOURCE.search(sentence) or (sentence in rows and table_quoted)
+                status = "quoted" if quoted else "checked" if checked else "UNCHECKED"
+                if status == "checked" and FULL.search(sentence):
+                    status = "full mode"
+                found.append(Number(path.name, i, match.group(1), sentence[:160], status))
+    return found
+
+
+def main(argv: list[str]) -> int:
+    strict = "--strict" in argv
+    names = [a for a in argv if not a.startswith("--")]
+    paths = [NOTEBOOKS / n for n in names] if names else sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+    rows = [n for p in paths for n in numbers(p)]
+    for n in rows:
+        print(f"{n.notebook[:2]} [{n.cell}] {n.status:9s} {n.text:>7s}  {n.sentence}")
+    unchecked = [n for n in rows if n.status == "UNCHECKED"]
+    print(f"{len(rows)} numbers in {len(paths)} notebook(s), {len(unchecked)} unchecked")
+    return 1 if strict and unchecked else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
