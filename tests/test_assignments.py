@@ -51,6 +51,12 @@ WRONG = {
     "train": ("opt.zero_grad()", "pass", "values differ"),
     # rises counted as negative drops
     "drop_and_increase": ("np.maximum(y - o, 0) / y", "(y - o) / y", "[0]: yours is"),
+    # the blocks multiplied in the wrong order: the first block's routing applied last
+    "rollout": (
+        "result = step if result is None else step @ result",
+        "result = step if result is None else result @ step",
+        "values differ",
+    ),
 }
 SECOND_WRONG = {
     "receptive_field": (

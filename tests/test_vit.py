@@ -98,7 +98,6 @@ def plant_in_hf_cache(cache: Path, repo: str, state: dict) -> Path:
 def test_timm_vits_load_from_the_hugging_face_cache(tmp_path, monkeypatch, name):
     """Offline, a real ViT loads when its file is in the Hugging Face cache (here: planted random weights),
     with timm's transform and normalisation; DINO has no classifier, so no class names."""
-    import huggingface_hub
     import timm
 
     import vizkit
@@ -107,7 +106,7 @@ def test_timm_vits_load_from_the_hugging_face_cache(tmp_path, monkeypatch, name)
     torch.manual_seed(1)
     planted = timm.create_model(arch, pretrained=False).state_dict()
     plant_in_hf_cache(tmp_path, f"timm/{arch}", planted)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     model = vizkit.load_model(name, verbose=False)
     assert model.crop_size == 224 and model.mean == (0.485, 0.456, 0.406)
     assert all(torch.equal(v, planted[k]) for k, v in model.net.state_dict().items())
@@ -116,11 +115,9 @@ def test_timm_vits_load_from_the_hugging_face_cache(tmp_path, monkeypatch, name)
 
 
 def test_a_timm_vit_neither_cached_nor_reachable_says_what_to_do(tmp_path, monkeypatch):
-    import huggingface_hub
-
     import vizkit
 
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("VIZKIT_OFFLINE", "1")
     with pytest.raises(vizkit.WeightsUnavailable, match="not in the Hugging Face cache.*vit_distilled"):
         vizkit.load_model("deit_small", verbose=False)

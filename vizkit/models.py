@@ -275,16 +275,30 @@ def _load_vit_distilled() -> Model:
     )  # fmt: skip
 
 
+def _hf_cached(repo: str, filename: str) -> str:
+    """The path of `filename` of the Hugging Face hub's `repo` in its local cache (HF_HUB_CACHE, else
+    HF_HOME/hub, else ~/.cache/huggingface/hub; the snapshot refs/main names), or "" if it is not there."""
+    home = os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface"))
+    folder = os.path.join(
+        os.environ.get("HF_HUB_CACHE", os.path.join(home, "hub")), "models--" + repo.replace("/", "--")
+    )
+    ref = os.path.join(folder, "refs", "main")
+    if not os.path.isfile(ref):
+        return ""
+    with open(ref) as f:
+        path = os.path.join(folder, "snapshots", f.read().strip(), filename)
+    return path if os.path.isfile(path) else ""
+
+
 def _load_timm_vit(name: str) -> Model:
     """timm's pretrained ViT `name` (TIMM_VITS): from the Hugging Face cache, else downloaded if the hub
     answers, else WeightsUnavailable; with its own evaluation transform and normalisation."""
     import timm
-    from huggingface_hub import try_to_load_from_cache
 
     arch = TIMM_VITS[name]
     cfg = timm.create_model(arch, pretrained=False).pretrained_cfg
-    cached = try_to_load_from_cache(cfg["hf_hub_id"], "model.safetensors")
-    if isinstance(cached, str):
+    cached = _hf_cached(cfg["hf_hub_id"], "model.safetensors")
+    if cached:
         net, how = timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": cached}), "cached"
     else:
         reason = why_offline(f"https://huggingface.co/{cfg['hf_hub_id']}")
