@@ -140,3 +140,23 @@ def test_mean_attention_distance_known_answers(vit, x, pattern):
     c = np.stack([ys.ravel(), xs.ravel()], -1) * 16.0
     expected = 0.0 if pattern == "self" else np.linalg.norm(c[:, None] - c[None], axis=-1).mean()
     assert got.shape == (12, 3) and np.allclose(got, expected)
+
+
+def test_channel_and_neuron_objectives_read_a_blocks_tokens_as_its_grid(vit, x):
+    """Feature visualization of a ViT unit: channel c of a block is the mean of that feature over the
+    patch tokens ([CLS] left out), not token c; a neuron is one patch's feature; ascent moves it."""
+    from vizkit import objectives
+    from vizkit.objectives import Forward
+
+    with vizkit.record(vit, "blocks.3") as rec, torch.no_grad():
+        logits = vit(x[:1])
+    f = Forward(vit, rec, logits, x[:1])
+    tokens = rec["blocks.3"]  # (1, 1 + 14*14, 192)
+    assert torch.allclose(objectives.channel("blocks.3", 5)(f), tokens[0, 1:, 5].mean())
+    assert torch.allclose(objectives.neuron("blocks.3", 5, 2, 3)(f), tokens[0, 1 + 2 * 14 + 3, 5])
+    start = objectives.channel("blocks.3", 5)(f).item()
+    img = vizkit.ascent(vit, objectives.channel("blocks.3", 5), x[:1].clone(), 3, lr=0.05, progress=False)
+    with vizkit.record(vit, "blocks.3") as rec, torch.no_grad():
+        vit(img)
+    assert rec["blocks.3"][0, 1:, 5].mean().item() > start
+    assert count_hooks(vit) == 0

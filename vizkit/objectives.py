@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from .hooks import LayerRef, Recording
-from .inputs import Targets, resolve_targets, summed_class_score
-from .layers import resolve_name
+from .inputs import Targets, resolve_targets, spatial, summed_class_score
+from .layers import resolve_name, token_grid
 
 # fmt: off
 __all__ = [
@@ -34,6 +34,18 @@ class Forward:
     def output(self, layer: LayerRef) -> torch.Tensor:
         """The recorded output of `layer` (a name or a module of the model)."""
         return self.rec[layer if isinstance(layer, str) else resolve_name(self.model, layer)]
+
+    def grid(self, layer: LayerRef) -> torch.Tensor:
+        """The output of `layer` as (N, C, h, w): a feature map itself, a transformer block's tokens read as
+        their patch grid (prefix tokens dropped; the grid's shape from the number of patch tokens and the
+        image's aspect, since transforms may have resized the image the network saw)."""
+        a = self.output(layer)
+        grid = token_grid(self.model, self.x.shape[2:]) if a.ndim == 3 else None
+        if grid is not None:
+            n = a.shape[1] - grid[0]
+            h = max(1, round((n * self.x.shape[2] / self.x.shape[3]) ** 0.5))
+            grid = (grid[0], h, n // h) if h * (n // h) == n else grid
+        return spatial(a, layer, grid)
 
 
 class Objective:
@@ -98,16 +110,14 @@ def log_probability(target: Targets) -> Objective:
 
 def channel(layer: LayerRef, c: int) -> Objective:
     """Mean activation of channel c of `layer` over all positions (a feature detector as a whole)."""
-    return Objective(
-        lambda f: f.output(layer)[:, c].mean((-2, -1)).sum(), [layer], f"channel({layer!r}, {c})"
-    )
+    return Objective(lambda f: f.grid(layer)[:, c].mean((-2, -1)).sum(), [layer], f"channel({layer!r}, {c})")
 
 
 def neuron(layer: LayerRef, c: int, y: int | None = None, x: int | None = None) -> Objective:
     """Activation of one unit: channel c of `layer` at position (y, x) (default: the centre)."""
 
     def fn(f: Forward) -> torch.Tensor:
-        a = f.output(layer)[:, c]
+        a = f.grid(layer)[:, c]
         return a[:, a.shape[1] // 2 if y is None else y, a.shape[2] // 2 if x is None else x].sum()
 
     return Objective(fn, [layer], f"neuron({layer!r}, {c})")
@@ -125,7 +135,7 @@ def guide(layer: LayerRef, guide_acts: torch.Tensor) -> Objective:
     g = guide_acts.detach().flatten(2)[0]  # (C, hw)
 
     def fn(f: Forward) -> torch.Tensor:
-        a = f.output(layer).flatten(2)  # (N, C, HW)
+        a = f.grid(layer).flatten(2)  # (N, C, HW)
         return torch.einsum("nci,cj->nij", a, g.to(a)).amax(-1).sum()
 
     return Objective(fn, [layer], f"guide({layer!r})")
@@ -137,7 +147,7 @@ def diversity(layer: LayerRef) -> Objective:
     add it to a batch's objective to make its images differ in style. Needs a batch of 2 or more."""
 
     def fn(f: Forward) -> torch.Tensor:
-        a = f.output(layer).flatten(2)  # (N, C, HW)
+        a = f.grid(layer).flatten(2)  # (N, C, HW)
         n = a.shape[0]
         if n < 2:
             raise ValueError(f"diversity needs a batch of at least 2 images, got {n}")
