@@ -381,8 +381,8 @@ def _dissection(model, images, masks, layer, quantile, labels, batch_size) -> di
     keys = [None] if labels is None else sorted(set(labels.tolist()))
     owner = torch.as_tensor(labels) if labels is not None else None
     inter, union = torch.zeros(len(keys), c), torch.zeros(len(keys), c)
+    size = masks.shape[1:]
     for start in range(0, len(acts), batch_size):
-        size = masks.shape[1:]
         fired = F.interpolate(
             acts[start : start + batch_size], size=size, mode="bilinear", align_corners=False
         )

@@ -189,8 +189,8 @@ def attention_relevance(
     def one_chunk(xb: torch.Tensor, tb: Targets) -> np.ndarray:
         with frozen(model) as net, attention_recorded(net, grads=True) as probs:
             summed_class_score(model, net(xb.detach().requires_grad_(True)), tb).backward()
-            maps = relevance([p.detach() for p in probs], [p.grad for p in probs], _grid(model, xb)[0])
-        _, h, w = _grid(model, xb)
+            prefix, h, w = _grid(model, xb)
+            maps = relevance([p.detach() for p in probs], [p.grad for p in probs], prefix)
         return maps.reshape(len(xb), h, w).float().cpu().numpy()
 
     return in_batches(one_chunk, on_model_device(model, x), target, batch_size)

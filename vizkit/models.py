@@ -193,7 +193,7 @@ def load_model(
         model = _load_efficientnet_lite(name)
     elif name in TIMM_VITS:
         model = _load_timm_vit(name)
-    elif name in TRANSFORMER_MODELS:
+    elif name == "vit_distilled":
         model = _load_vit_distilled()
     else:
         model = _load_classic(name)

@@ -28,11 +28,8 @@ __all__ = [
 # fmt: on
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "small_cnns"  # package data
-CLASSES = (
-    "cat",
-    "espresso",
-    "moped",
-)  # the built-in objects (the same pictures on every machine), in label order
+# the built-in objects (the same pictures on every machine), in label order
+CLASSES = ("cat", "espresso", "moped")
 NETWORKS = ("true", "shuffled")  # the shipped networks: trained on the true labels, on shuffled ones
 SIZE = 64  # composites' side in pixels
 LAYER = "features.10"  # the last conv layer's ReLU: the CAM family's layer (8 x 8 grid)
