@@ -7,9 +7,10 @@ from torch import nn
 
 import vizkit
 from vizkit import data
-from vizkit.activations import ReceptiveField, features, layer_output, receptive_field, top_patches
+from vizkit.activations import features, layer_output, top_patches
 from vizkit.attribution import occlusion
 from vizkit.hooks import count_hooks
+from vizkit.receptive_fields import ReceptiveField, receptive_field
 
 
 def paper_net():
@@ -238,7 +239,7 @@ def test_fired_upsamples_and_thresholds_once_over_all_maps():
 
 def test_receptive_field_crop_fills_outside_the_image():
     img = np.arange(36, dtype=np.uint8).reshape(6, 6)[..., None].repeat(3, -1)  # pixel (r, c) = 6 r + c
-    field = vizkit.activations.ReceptiveField(size=3, stride=2, offset=-1)
+    field = vizkit.receptive_fields.ReceptiveField(size=3, stride=2, offset=-1)
     corner = field.crop(img, 0, 0, fill=255)  # rows and columns -1 .. 1: the first row and column are outside
     assert corner.shape == (3, 3, 3) and corner.dtype == np.uint8
     assert (corner[0] == 255).all() and (corner[:, 0] == 255).all()

@@ -160,3 +160,51 @@ def test_channel_and_neuron_objectives_read_a_blocks_tokens_as_its_grid(vit, x):
         vit(img)
     assert rec["blocks.3"][0, 1:, 5].mean().item() > start
     assert count_hooks(vit) == 0
+
+
+def test_top_patches_read_a_blocks_tokens_and_crop_the_token_with_context():
+    """Known answer: each channel's best value is the largest patch-token activation over the pictures;
+    the crop is the token's 16 px patch with one patch around it; a block has no receptive field."""
+    model = vizkit.load_model("vit_distilled", verbose=False)
+    images = np.random.default_rng(0).integers(0, 256, (5, 128, 128, 3), dtype=np.uint8)
+    top = vizkit.top_patches(model, images, "blocks.2", [0, 7], k=2)
+    maps = vizkit.layer_output(model, model.preprocess_batch(list(images), crop=False), "blocks.2", grid=True)
+    best = maps[:, [0, 7]].flatten(2).max(-1).values.T  # (2 channels, 5 pictures)
+    np.testing.assert_allclose(top.values, best.topk(2, dim=1).values.numpy(), rtol=1e-5)
+    assert tuple(top.field) == (48, 16, -16) and top.patches[1][0].shape == (48, 48, 3)
+    i, (r, c) = top.index[1, 0], top.units[1, 0]
+    np.testing.assert_array_equal(
+        top.patches[1][0][16:32, 16:32], images[i, 16 * r : 16 * r + 16, 16 * c : 16 * c + 16]
+    )
+    assert tuple(vizkit.receptive_field(model, "patch_embed", 128)) == (16, 16, 0)
+    with pytest.raises(ValueError, match="no local receptive field: attention mixes every patch"):
+        vizkit.receptive_field(model, "blocks.2", 128)
+
+
+def test_a_dynamic_size_vit_reads_its_grid_at_any_size_and_its_embedding_channels_last():
+    model = vizkit.load_model("vit_distilled", verbose=False)
+    assert token_grid(model, (256, 192)) == (1, 16, 12)
+    x = torch.randn(1, 3, 192, 256, generator=torch.Generator().manual_seed(1))
+    assert vizkit.grad_cam(model, x, 3, layer="blocks.2").shape == (1, 12, 16)
+    embedded = vizkit.layer_output(model, x, "patch_embed", grid=True)  # timm gives (N, h, w, C) here
+    torch.testing.assert_close(embedded, vizkit.layer_output(model, x, "patch_embed.proj"))
+
+
+def test_centre_crop_and_crop_to_multiple():
+    x = torch.arange(2 * 3 * 37 * 50.0).reshape(2, 3, 37, 50)
+    assert torch.equal(vizkit.optvis.crop_to_multiple(16)(x), x[..., 2:34, 1:49])
+    assert torch.equal(vizkit.optvis.centre_crop(32)(x), x[..., 2:34, 9:41])
+    with pytest.raises(ValueError, match="smaller image"):
+        vizkit.optvis.centre_crop(40)(x)
+
+
+def test_the_toolbox_views_take_a_plain_timm_vit_of_one_input_size(vit, x):
+    """ViT-Tiny at 224 only (no dynamic size): the views pick its size and crop the ascent's input to it."""
+    from vizkit import toolbox_views as views
+
+    spatial, _ = views.layer_choices(vit)
+    assert spatial[:2] == ["blocks.0", "blocks.1"] and views.input_size(vit, 64) == 224
+    assert views.head_count(vit) == 3 and views.cam_layer(vit, spatial) == "blocks.11.norm1"
+    assert views.feature_visualization(vit, "blocks.2", 0, steps=1, size=224).shape == (224, 224, 3)
+    assert views.attention_png(vit, x[:1], np.zeros((224, 224, 3)), "blocks.2", 1)[:4] == b"\x89PNG"
+    assert count_hooks(vit) == 0

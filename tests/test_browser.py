@@ -195,6 +195,21 @@ def test_the_toolbox_page_in_voila_answers_a_click_and_a_new_layer(browser, tmp_
         no_errors(browser)
         browser.save_screenshot(str(SHOTS / "toolbox-voila-layer.png"))
 
+        before = src(browser, ".vizkit-mosaic")  # the shipped ViT: its blocks, then one head's attention
+        Select(browser.find_element("css selector", ".vizkit-model select")).select_by_visible_text(
+            "vit_distilled"
+        )
+        wait_for(browser, lambda d: src(d, ".vizkit-mosaic") != before, 120, "the ViT's mosaic")
+        wait_for(
+            browser, lambda d: src(d, ".vizkit-attention").startswith("blob:"), 60, "the [CLS] attention"
+        )
+        before = src(browser, ".vizkit-attention")
+        Select(browser.find_element("css selector", ".vizkit-head select")).select_by_visible_text("head 2")
+        wait_for(browser, lambda d: src(d, ".vizkit-attention") != before, 60, "head 2's attention")
+        no_errors(browser)
+        centre(browser, browser.find_element("css selector", ".vizkit-attention img, img.vizkit-attention"))
+        browser.save_screenshot(str(SHOTS / "toolbox-voila-vit.png"))
+
 
 def run_in_lab(driver, base: str, notebook: str) -> None:
     """Open a notebook in JupyterLab, run all its cells, and wait until every one has run."""

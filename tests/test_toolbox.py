@@ -192,3 +192,57 @@ def test_the_toolbox_stays_out_of_the_student_release():
     spec.loader.exec_module(assignments)
     released = [p.name for p in assignments.select([])]
     assert "toolbox.ipynb" not in released and "01_filters.ipynb" in released
+
+
+@pytest.fixture(scope="module")
+def vit_app():
+    return Toolbox(model="vit_distilled", picture="chelsea", layer="blocks.3", stream=4, steps=2, size=32)
+
+
+def test_the_toolbox_takes_a_vit_its_blocks_as_layers(vit_app):
+    """The menu lists the blocks; a block's maps are its patch tokens as a grid; guided backprop, which a
+    GELU network refuses, becomes the plain gradient; Grad-CAM reads the last block's norm1."""
+    app = vit_app
+    assert app.ui.status.value == "" and app.ui.layer.value == "blocks.3"
+    assert [n for n in app.spatial if n.startswith("blocks.")] == [f"blocks.{i}" for i in range(6)]
+    assert "pos_drop" not in app.spatial + app.flat  # identities are not layers worth a menu entry
+    grid = vizkit.layer_output(app.model, app.x, "blocks.3", grid=True)[0]
+    assert app.maps.shape == (160, 8, 8) and torch.equal(app.maps, grid)
+    assert views.cam_layer(app.model, app.spatial) == "blocks.5.norm1"
+    for slot in ("mosaic", "map", "guided", "patches", "top5", "attention"):
+        assert app.ui.images[slot].value[:4] == b"\x89PNG", slot
+    top = app.patches[(app.model.name, "blocks.3")][0]
+    assert top.field.size == 48 and top.patches[app.channel][0].shape == (48, 48, 3)  # the patch + context
+    app.visualize().done.wait(60)  # the ascent's crops keep the input a multiple of the 16 px patch
+    assert app.ui.status.value == "" and app.ui.featviz.value[:4] == b"\x89PNG"
+    assert count_hooks(app.model) == 0
+
+
+def test_the_head_menu_draws_each_heads_cls_attention(vit_app):
+    app = vit_app
+    assert app.ui.attention.layout.display is None and app.ui.head.options[0] == ("mean", -1)
+    assert [v for _, v in app.ui.head.options] == [-1, 0, 1, 2, 3]  # four heads per block
+    pngs = {}
+    for head in (-1, 0, 1):
+        app.ui.head.value = head  # as a person picks it
+        app.worker.wait(60)
+        assert app.head == head and app.ui.status.value == ""
+        pngs[head] = app.ui.images["attention"].value
+    assert len(set(pngs.values())) == 3  # three different pictures
+    attn = app.model.net.blocks[3].attn
+    assert attn.fused_attn == type(attn)(8, num_heads=4).fused_attn  # fused attention switched back on
+    app.choose_head(9).done.wait(60)
+    assert "head 9 is out of range" in app.ui.status.value and app.head == 1
+    assert views.attention_block(app.model, "patch_embed") is None
+    assert views.attention_block(app.model, "blocks.2.mlp") == "blocks.2"
+
+
+def test_switching_between_a_cnn_and_a_vit_shows_and_hides_the_heads(vit_app):
+    app = vit_app
+    app.choose_model("efficientnet_lite0").done.wait(120)
+    assert app.ui.status.value == "" and app.ui.attention.layout.display == "none"
+    assert app.layer in app.spatial and app.maps.ndim == 3
+    app.choose_model("vit_distilled").done.wait(120)
+    assert app.ui.attention.layout.display is None and app.head == -1 and app.ui.head.value == -1
+    app.choose_layer("patch_embed").done.wait(60)  # channels-last embedding, read as its grid
+    assert app.ui.status.value == "" and app.maps.shape == (160, 8, 8)

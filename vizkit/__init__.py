@@ -27,7 +27,6 @@ from .activations import (
     features,
     layer_output,
     nearest_neighbours,
-    receptive_field,
     top_patches,
 )
 from .attacks import fgsm, fooling_image
@@ -46,6 +45,7 @@ from .margins import expect
 from .methods import METHODS, Method
 from .models import CLASSIC_MODELS, MODEL_NAMES, Model, WeightsUnavailable, load_model
 from .optvis import ascent
+from .receptive_fields import receptive_field
 from .rise import rise
 from .settings import choose, fast_mode, seed, setup
 from .style import efros_leung, gram, invert, style_transfer, texture_synthesis

@@ -1,8 +1,7 @@
-"""What layers compute over many images: feature vectors, receptive fields, maximally activating patches."""
+"""What layers compute over many images: feature vectors, maximally activating patches, network dissection."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -12,15 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import LayerRef, frozen, run_to, swap_modules
+from .hooks import LayerRef, frozen, run_to
 from .images import to_rgb, to_uint8
 from .inputs import last_linear, spatial
-from .layers import ModelLike, as_net, channels_last, model_device, on_model_device, resolve_name, token_grid
+from .layers import ModelLike, as_net, channels_last, on_model_device, resolve_name, token_grid
+from .receptive_fields import ReceptiveField, receptive_field
 
 # fmt: off
 __all__ = [
     "channel_iou", "dissect", "dissect_by_label", "features", "fired", "Images", "layer_output", "nearest_neighbours",
-    "receptive_field", "ReceptiveField", "top_patches", "TopPatches",
+    "top_patches", "TopPatches",
 ]
 # fmt: on
 
@@ -112,108 +112,15 @@ def _pooled(value: torch.Tensor, pool: str | None) -> torch.Tensor:
     return value.flatten(1)
 
 
-@dataclass(frozen=True)
-class ReceptiveField:
-    """Where a layer's unit (i, j) looks: input rows offset + i*stride ... + size - 1 (same for columns).
-
-    size: the theoretical receptive field in pixels; stride: pixels between neighbouring units;
-    offset: first input pixel of unit 0 (negative where it starts in the padding).
-    """
-
-    size: int
-    stride: int
-    offset: int
-
-    def box(self, i: int, j: int) -> tuple[int, int, int, int]:
-        """(top, left, bottom, right) input pixel box, bottom/right exclusive, of unit (i, j)."""
-        top, left = self.offset + i * self.stride, self.offset + j * self.stride
-        return top, left, top + self.size, left + self.size
-
-    def crop(self, img: np.ndarray, i: int, j: int, fill: float = 128) -> np.ndarray:
-        """Unit (i, j)'s field cut from an HxW or HxWxC array (a picture, or a gradient moved channels-last),
-        size x size (x C); parts outside the image are `fill`."""
-        top, left, bottom, right = self.box(i, j)
-        img = np.asarray(img)
-        h, w = img.shape[:2]
-        out = np.full((self.size, self.size) + img.shape[2:], fill, img.dtype)
-        t, l, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
-        if b > t and r > l:
-            out[t - top : b - top, l - left : r - left] = img[t:b, l:r]
-        return out
-
-    def __iter__(self):
-        return iter((self.size, self.stride, self.offset))
-
-
-def _linearised(name: str, module: nn.Module) -> nn.Module | None:
-    """Replacement that makes every path from input to output positive and linear (see receptive_field)."""
-    if isinstance(module, nn.modules.conv._ConvNd):
-        probe = copy.copy(module)  # same class: keeps its padding rule (TF "same" included)
-        probe._parameters = dict(module._parameters)
-        probe.weight = nn.Parameter(torch.ones_like(module.weight), requires_grad=False)
-        if module.bias is not None:
-            probe.bias = nn.Parameter(torch.zeros_like(module.bias), requires_grad=False)
-        return probe
-    if isinstance(module, nn.MaxPool2d):
-        return nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) or _is_activation(module):
-        return nn.Identity()
-    return None
-
-
-def _is_activation(module: nn.Module) -> bool:
-    return type(module).__module__.startswith("torch.nn.modules.activation") or type(module).__name__ in (
-        "Swish",
-        "HardSwish",
-        "HardSigmoid",
-        "GELU",
-    )
-
-
-def receptive_field(model: ModelLike, layer: LayerRef, input_size: int = 224) -> ReceptiveField:
-    """The receptive field of one unit of `layer`, exact for the architecture's kernels, strides,
-    dilations and paddings (TensorFlow "same" padding included, which depends on input_size).
-
-    Method: every conv gets all-one weights, max-pools become average pools, batch norms and
-    activations become identities; then the input gradient of one output unit is positive exactly
-    on its receptive field. The probe grows the input until the field fits inside it.
-    """
-    net = as_net(model)
-    name = resolve_name(net, layer)  # a clear error for a wrong name, before any change to the model
-    device = model_device(net)
-    size = input_size
-    with frozen(net), swap_modules(net, _linearised) as swapped:
-        # a layer inside a replaced module (bn1.act inside bn1) is probed at that module: both are identities
-        probe = next((n for n in swapped if name == n or name.startswith(n + ".")), name)
-        while True:
-            x = torch.ones(1, 3, size, size, device=device, requires_grad=True)
-            out = spatial(run_to(net, x, probe), layer)
-            i = (out.shape[2] - 1) // 2
-            if out.shape[2] >= 2:
-                rows = [_support(x, out[0, :, i + d, i + d].sum()) for d in (0, 1)]
-                (start, end), (next_start, _) = rows
-                if start > 0 and end < size - 1:
-                    break
-            if size >= 8 * input_size:
-                raise ValueError(f"the receptive field of {layer!r} exceeds {size} pixels")
-            size *= 2
-    stride = next_start - start
-    return ReceptiveField(end - start + 1, stride, start - i * stride)
-
-
-def _support(x: torch.Tensor, unit: torch.Tensor) -> tuple[int, int]:
-    (grad,) = torch.autograd.grad(unit, x, retain_graph=True)
-    rows = torch.nonzero(grad[0].sum((0, 2)) > 0).flatten()
-    return int(rows.min()), int(rows.max())
-
-
 @dataclass
 class TopPatches:
     """The k images that excite each channel most, and the patches around the strongest unit.
 
     values (C, k): the channel's activation at that unit; index (C, k): position of the image in
     the stream; units (C, k, 2): (row, col) of the unit in the layer's grid; patches[c][r]: the
-    receptive-field crop (HxWx3 uint8; outside the image filled with grey). With sources, a channel
+    crop of `field` around it (HxWx3 uint8; outside the image filled with grey): the unit's receptive
+    field, or for a transformer's patch tokens after attention (which see the whole picture) the
+    token's own patch with one patch of context on each side. With sources, a channel
     with fewer than k distinct sources has its remaining slots empty (value -inf, index -1, no patch).
     """
 
@@ -243,7 +150,8 @@ def top_patches(
     One streaming pass over `images` (HxWx3 images of one size; any iterable, a generator too; or a
     normalised Nx3xHxW tensor): memory holds one batch and k patches per channel, whatever the
     number of images. Patches are cut from the images (for a tensor, from model.deprocess; with a
-    plain nn.Module and a tensor there are no pictures and the patch lists stay empty).
+    plain nn.Module and a tensor there are no pictures and the patch lists stay empty). A transformer
+    block's output is read as its grid of patch tokens (inputs.spatial).
     """
     net = as_net(model)
     channels = list(channels)
@@ -253,10 +161,12 @@ def top_patches(
     field = None
     seen = 0
     for x, imgs in _batches(model, images, batch_size):
-        if field is None:
-            field = receptive_field(net, name, input_size=x.shape[-1])
+        grid = token_grid(net, x.shape[2:])
         with frozen(net), torch.no_grad():
-            act = run_to(net, x, name)[:, channels]  # (B, C, h, w)
+            out = run_to(net, x, name)
+        act = spatial(out, name, grid)[:, channels]  # (B, C, h, w)
+        if field is None:
+            field = _crop_field(net, name, x.shape[-1], grid if out.ndim == 3 else None)
         b, c, h, w = act.shape
         v, pos = (t.T.cpu() for t in act.flatten(2).max(-1))  # (C, B): best unit per image
         idx = torch.arange(seen, seen + b).expand(c, b)
@@ -279,6 +189,15 @@ def top_patches(
         raise ValueError("no images given")
     patches = [[kept[ch][j] for j in best_i[ch].tolist() if j in kept[ch]] for ch in range(len(channels))]
     return TopPatches(channels, best_v.numpy(), best_i.numpy(), best_u.numpy(), patches, field)
+
+
+def _crop_field(net: nn.Module, name: str, size: int, tokens: tuple[int, int, int] | None) -> ReceptiveField:
+    """The crop around a unit: its receptive field; for patch tokens (tokens = their grid), the
+    token's patch with one patch of context on each side."""
+    if tokens is None:
+        return receptive_field(net, name, input_size=size)
+    patch = size // tokens[2]
+    return ReceptiveField(3 * patch, patch, -patch)
 
 
 def _keep_best(v: torch.Tensor, idx: torch.Tensor, units: torch.Tensor, sources: Sequence | None, k: int):

@@ -256,11 +256,19 @@ def last_linear(net: nn.Module, why: str) -> nn.Linear:
 
 def spatial(a: torch.Tensor, layer: object, grid: tuple[int, int, int] | None = None) -> torch.Tensor:
     """A layer's output as (N, C, h, w): a feature map itself; a transformer's tokens (N, prefix + h*w, C)
-    with the prefix ([CLS], registers) dropped, grid = (prefix, h, w) from layers.token_grid; else an
-    error naming `layer`."""
+    with the prefix ([CLS], registers) dropped, grid = (prefix, h, w) from layers.token_grid; a
+    channels-last (N, h, w, C) patch embedding (timm's with dynamic_img_size) moved to (N, C, h, w); else
+    an error naming `layer`."""
     if a.ndim == 3 and grid is not None and a.shape[1] == grid[0] + grid[1] * grid[2]:
         prefix, h, w = grid
         return a[:, prefix:].transpose(1, 2).reshape(a.shape[0], a.shape[2], h, w)
+    if (
+        a.ndim == 4
+        and grid is not None
+        and tuple(a.shape[1:3]) == grid[1:]
+        and tuple(a.shape[2:]) != grid[1:]
+    ):
+        return a.permute(0, 3, 1, 2)
     if a.ndim != 4:
         hint = f"; a transformer's token layers give (N, {grid[0]} + {grid[1]}*{grid[2]}, C)" if grid else ""
         raise ValueError(f"layer {layer!r} has no spatial grid (output shape {tuple(a.shape)}){hint}")

@@ -136,7 +136,7 @@ def token_grid(model: ModelLike, size: tuple[int, int]) -> tuple[int, int, int] 
     net = as_net(model)
     embed = getattr(net, "patch_embed", None)
     if embed is not None and hasattr(net, "num_prefix_tokens"):  # timm
-        if not getattr(embed, "dynamic_img_size", False):
+        if not (getattr(net, "dynamic_img_size", False) or getattr(embed, "dynamic_img_size", False)):
             return net.num_prefix_tokens, *embed.grid_size
         (ph, pw), (h, w) = embed.patch_size, size
         return net.num_prefix_tokens, h // ph, w // pw

@@ -27,7 +27,7 @@ from .objectives import Forward, Objective
 # fmt: off
 __all__ = [
     "OPTIMIZERS", "ascent", "blur_every", "clamp_pixels", "clip_small_contribution", "clip_small_norm",
-    "eps_ball", "fourier_image", "gaussian_blur", "jitter", "NormalizedGradient", "pad", "pixel_image",
+    "centre_crop", "crop_to_multiple", "eps_ball", "fourier_image", "gaussian_blur", "jitter", "NormalizedGradient", "pad", "pixel_image",
     "Projection", "random_rotate", "random_scale", "Step", "Transform",
 ]
 # fmt: on
@@ -73,6 +73,30 @@ def random_rotate(degrees: float) -> Transform:
         )
         grid = F.affine_grid(theta.expand(x.shape[0], 2, 3).to(x.dtype), list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    return fn
+
+
+def centre_crop(size: int) -> Transform:
+    """Centre-crop to size x size (a network that takes one input size only, e.g. DeiT at 224)."""
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
+        if min(top, left) < 0:
+            raise ValueError(f"centre_crop({size}) got a smaller image, {tuple(x.shape[-2:])}")
+        return x[..., top : top + size, left : left + size]
+
+    return fn
+
+
+def crop_to_multiple(m: int) -> Transform:
+    """Centre-crop height and width down to multiples of m (a Vision Transformer's patch size, whose
+    patch embedding takes no other size); last in a list of transforms."""
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        top, left = (h % m) // 2, (w % m) // 2
+        return x[..., top : top + h - h % m, left : left + w - w % m]
 
     return fn
 

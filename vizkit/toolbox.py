@@ -2,7 +2,9 @@
 
 Point a network at a picture, see every channel of a layer light up, click one, and see its map, its
 top patches, the guided backprop of its strongest unit and what it wants (feature visualization);
-beside it, the top-5 classes with a Grad-CAM each. All pictures are PNGs (toolbox_views.py).
+beside it, the top-5 classes with a Grad-CAM each. All pictures are PNGs (toolbox_views.py). For a
+Vision Transformer the layers are its blocks (patch tokens as a grid) and a Head menu draws a block's
+[CLS] attention, per head or their mean.
 
 Every computation runs on one ModelWorker thread (worker.py): callbacks only submit jobs, a newer
 request supersedes an older one, and no two computations ever touch the model at once.
@@ -19,14 +21,17 @@ from . import toolbox_views as views
 from .activations import top_patches
 from .image_sets import IMAGE_SETS, data_dir, image_set
 from .images import to_uint8
-from .models import CLASSIC_MODELS, OFFLINE_MODELS, WeightsUnavailable, load_model
+from .models import CLASSIC_MODELS, OFFLINE_MODELS, TIMM_VITS, WeightsUnavailable, load_model
 from .settings import choose
 from .user_images import BadImage, receive, uploaded
 from .worker import Job, ModelWorker, Superseded
 
 __all__ = ["COMPOSITES", "MODELS", "SET_PICTURES", "Toolbox"]
 
-MODELS = OFFLINE_MODELS + CLASSIC_MODELS
+# DINO's ViT has no classifier, so no top-5: the toolbox offers the ViTs that classify
+MODELS = (
+    OFFLINE_MODELS + ("vit_distilled",) + tuple(n for n in TIMM_VITS if n.startswith("deit")) + CLASSIC_MODELS
+)
 COMPOSITES = 6  # "composite 1" ... in the picture menu
 SET_PICTURES = 12  # "imagenette 1" ... where Imagenette is in the cache
 
@@ -91,7 +96,7 @@ class Toolbox:
         self.featviz: dict = {}  # (model, layer, channel) -> image
         self.model = self.get_model(model)
         self.spatial, self.flat = views.layer_choices(self.model)
-        self.picture, self.layer, self.page, self.channel = picture, layer, 0, None
+        self.picture, self.layer, self.page, self.channel, self.head = picture, layer, 0, None, -1
         self.ui = build(self, _picture_names(), MODELS)
         self.widget = self.ui.root
         self.submit("picture", self.draw_picture)
@@ -110,8 +115,9 @@ class Toolbox:
     def snapshot(self) -> bytes:
         """The page's pictures as they are now, stacked into one PNG."""
         images = self.ui.images
+        attention = images["attention"].value if views.head_count(self.model) else b""
         return views.stack_png(
-            [images["mosaic"].value, images["map"].value],
+            [images["mosaic"].value, images["map"].value, attention],
             [images["guided"].value, images["patches"].value, self.ui.featviz.value],
             [images["top5"].value],
         )
@@ -132,6 +138,9 @@ class Toolbox:
         except (ValueError, KeyError, IndexError, BadImage, RuntimeError, OSError) as error:
             text = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
             self.ui.say(text.strip().split("\n")[0], error=True)
+        except Exception as error:  # a bug: said in the page too, and kept on the job
+            self.ui.say(f"unexpected {type(error).__name__}: {error}".split("\n")[0], error=True)
+            raise
         finally:
             self.ui.progress(None)
 
@@ -149,6 +158,10 @@ class Toolbox:
 
     def choose_page(self, page: int) -> Job:
         return self.submit("mosaic", self.set_page, page)
+
+    def choose_head(self, head: int) -> Job:
+        """A transformer's head whose [CLS] attention is drawn (-1: the mean of the heads)."""
+        return self.submit("attention", self.set_head, head)
 
     def click(self, px: float, py: float) -> Job | None:
         """A click at pixel (px, py) of the mosaic: selects the channel of that tile."""
@@ -194,12 +207,15 @@ class Toolbox:
         if self.layer not in spatial:
             self.layer = spatial[len(spatial) // 2]
         self.ui.show_layers(spatial + flat, self.layer)
+        self.head = -1
+        self.ui.show_heads(views.head_count(model))
         self.draw_picture(job)
 
     def set_layer(self, job: Job, layer: str) -> None:
         maps = views.channel_maps(self.model, self.x, layer)  # a clear error for a layer with no grid
         self.layer, self.maps, self.page = layer, maps, 0
         self.channel = int(views.strength(maps).argmax())
+        self.draw_attention()
         self.draw_layer(job)
 
     def set_channel(self, job: Job, channel: int) -> None:
@@ -215,13 +231,30 @@ class Toolbox:
         self.page = page
         self.draw_mosaic()
 
+    def set_head(self, job: Job, head: int) -> None:
+        n = views.head_count(self.model)
+        if not -1 <= head < n:
+            raise IndexError(
+                f"head {head} is out of range: {self.model.name} has heads 0-{n - 1} (-1: their mean)"
+            )
+        self.head = head
+        self.draw_attention()
+
+    def draw_attention(self) -> None:
+        """A transformer's [CLS] attention at the layer's block, for the chosen head (nothing for a CNN)."""
+        if views.head_count(self.model):
+            self.ui.show(
+                "attention", views.attention_png(self.model, self.x, self.img, self.layer, self.head)
+            )
+
     def draw_picture(self, job: Job) -> None:
         """The picture changed (or the model): prediction, the layer's maps, the selected channel."""
         if not hasattr(self, "img_raw"):
             self.img_raw = _load_picture(self.picture)
         self.x = self.model.preprocess(self.img_raw)
         self.img = to_uint8(self.model.deprocess(self.x))
-        self.ui.show("top5", views.top5_gradcam_png(self.model, self.x, self.img, self.spatial[-1]))
+        cam_layer = views.cam_layer(self.model, self.spatial)
+        self.ui.show("top5", views.top5_gradcam_png(self.model, self.x, self.img, cam_layer))
         self.set_layer(job, self.layer)
 
     def draw_mosaic(self) -> None:
@@ -271,8 +304,9 @@ class Toolbox:
                 self.ui.progress(s.step + 1, self.steps)
                 return job.superseded
 
+            size = views.input_size(self.model, self.size)
             img = views.feature_visualization(
-                self.model, self.layer, self.channel, self.steps, self.size, stop=step
+                self.model, self.layer, self.channel, self.steps, size, stop=step
             )
             if job.superseded:  # stopped early: a newer request wants the worker
                 return

@@ -2,6 +2,10 @@
 channel (its map over the picture, its top patches, the guided backprop of its strongest unit, its
 feature visualization), and the top-5 classes with a Grad-CAM each. No widgets here (see toolbox.py).
 
+A Vision Transformer works too: its blocks' patch tokens are read as a grid (inputs.spatial), its
+GELUs get the plain gradient instead of guided backprop, and a block's [CLS] attention is drawn per
+head (attention_png).
+
 Figures are built with matplotlib's object API (never pyplot), so drawing them from the worker
 thread cannot leak a figure into a notebook cell's output.
 """
@@ -22,18 +26,21 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from . import heatmaps, inputs, objectives, optvis, plot
-from .activations import layer_output, receptive_field
-from .attribution import guided_backprop
+from .activations import layer_output
+from .attention import attention_maps, attention_modules
+from .attribution import backprop, guided_backprop
 from .cams import grad_cam
 from .hooks import frozen, record
 from .images import to_uint8
-from .layers import ModelLike, as_net, on_model_device
+from .layers import ModelLike, as_net, layer_names, on_model_device, token_grid
+from .receptive_fields import receptive_field
 
 # fmt: off
 __all__ = [
-    "COLS", "GAP", "PAGE", "TILE", "channel_map_png", "channel_maps", "feature_visualization",
-    "featviz_png", "figure_png", "font", "guided_png", "layer_choices", "Mosaic", "mosaic", "patches_png",
-    "stack_png", "strength", "strongest_unit", "top5_gradcam_png",
+    "COLS", "GAP", "PAGE", "TILE", "attention_block", "attention_png", "cam_layer", "channel_map_png",
+    "channel_maps", "feature_visualization", "featviz_png", "figure_png", "font", "guided_png", "head_count",
+    "input_size", "layer_choices", "Mosaic", "mosaic", "patches_png", "stack_png", "strength",
+    "strongest_unit", "top5_gradcam_png",
 ]
 # fmt: on
 
@@ -78,36 +85,51 @@ def stack_png(*rows: list[bytes]) -> bytes:
     return out.getvalue()
 
 
+def input_size(model: ModelLike, size: int) -> int:
+    """`size`, or the model's crop size for a transformer whose patch grid is fixed (timm's DeiT at 224)."""
+    grid = token_grid(model, (size, size))
+    fixed = grid is not None and grid == token_grid(model, (2 * size, 2 * size))
+    return getattr(model, "crop_size", 224) if fixed else size
+
+
 def layer_choices(model: ModelLike, size: int = 64) -> tuple[list[str], list[str]]:
     """(layers with a spatial map, layers without one), in forward order, for the layer menu.
 
     The candidates are the model's top-level modules, with sequential containers (`blocks`,
-    `features`, `layer1`, ...) opened one level, so the menu reads like the architecture.
+    `features`, `layer1`, ...) opened one level, so the menu reads like the architecture; identities
+    and dropouts are left out. A transformer's token layers count as spatial (their patch grid).
     """
     net = as_net(model)
     names = []
     for name, module in net.named_children():
         if isinstance(module, (nn.Sequential, nn.ModuleList)):
             names += [f"{name}.{child}" for child, _ in module.named_children()]
-        else:
+        elif not isinstance(module, (nn.Identity, nn.Dropout)):
             names.append(name)
+    size = input_size(model, size)
+    grid = token_grid(net, (size, size))
     x = torch.zeros(1, 3, size, size)
     with frozen(net), record(net, names) as rec, torch.no_grad():
         net(on_model_device(net, x))
         ran = [n for n in names if rec.calls(n)]
-        spatial = [n for n in ran if rec.calls(n)[-1].ndim == 4]
+        spatial = [n for n in ran if _has_grid(rec.calls(n)[-1], grid)]
     return spatial, [n for n in ran if n not in spatial]
 
 
+def _has_grid(a: torch.Tensor, grid: tuple[int, int, int] | None) -> bool:
+    return a.ndim == 4 or (a.ndim == 3 and grid is not None and a.shape[1] == grid[0] + grid[1] * grid[2])
+
+
 def channel_maps(model: ModelLike, x: torch.Tensor, layer: str) -> torch.Tensor:
-    """The layer's maps (C, h, w) for one picture x (1x3xHxW), or a clear error for a layer with no grid."""
+    """The layer's maps (C, h, w) for one picture x (1x3xHxW), a transformer's patch tokens as their
+    grid, or a clear error for a layer with no grid."""
     a = layer_output(model, x, layer)
-    if a.ndim != 4:
+    if not _has_grid(a, token_grid(model, x.shape[2:])):
         raise ValueError(
             f"{layer} has no spatial map (its output is {tuple(a.shape[1:])} per picture): "
-            "the toolbox shows conv layers; choose one above it"
+            "the toolbox shows conv layers and a transformer's token layers; choose one above it"
         )
-    return a[0].float().cpu()
+    return inputs.spatial(a, layer, token_grid(model, x.shape[2:]))[0].float().cpu()
 
 
 def font(size: int) -> ImageFont.ImageFont:
@@ -212,7 +234,10 @@ def strongest_unit(maps: torch.Tensor, channel: int) -> tuple[int, int]:
 
 def guided_png(model: ModelLike, x: torch.Tensor, layer: str, channel: int, unit: tuple[int, int]) -> bytes:
     """Guided backprop (Springenberg et al. 2014) of the channel's strongest unit, cropped to the
-    unit's receptive field (outlined) with a margin, as the toolbox shows it."""
+    unit's receptive field (outlined) with a margin, as the toolbox shows it. A transformer (GELUs, and
+    tokens that see the whole picture): the plain gradient over the whole picture, the token's patch outlined."""
+    if token_grid(model, x.shape[2:]) is not None:
+        return _token_gradient_png(model, x, layer, channel, unit)
     g = guided_backprop(model, x, target=channel, layer=layer, unit=unit)[0]
     size = x.shape[-1]
     top, left, bottom, right = receptive_field(model, layer, input_size=size).box(*unit)
@@ -227,6 +252,61 @@ def guided_png(model: ModelLike, x: torch.Tensor, layer: str, channel: int, unit
     ax.set(xticks=[], yticks=[], xlim=(x0, x1), ylim=(y1, y0))
     ax.set_title(f"guided backprop of unit {unit}\n(its {bottom - top} px field, outlined)", fontsize=9)
     ax.set_xlabel("grey = 0; colour: the gradient's sign per channel", fontsize=7)
+    return figure_png(fig)
+
+
+def _token_gradient_png(
+    model: ModelLike, x: torch.Tensor, layer: str, channel: int, unit: tuple[int, int]
+) -> bytes:
+    g = backprop(model, x, target=channel, layer=layer, unit=unit)[0]
+    _, h, w = token_grid(model, x.shape[2:])
+    ph, pw = x.shape[2] // h, x.shape[3] // w
+    fig = Figure(figsize=(2.9, 2.9))
+    ax = fig.add_subplot()
+    ax.imshow(heatmaps.gradient_image(g))
+    ax.add_patch(Rectangle((unit[1] * pw - 0.5, unit[0] * ph - 0.5), pw, ph, fill=False, ec="cyan", lw=1.5))
+    ax.set(xticks=[], yticks=[])
+    ax.set_title(f"gradient of token {unit}\n(its patch outlined)", fontsize=9)
+    ax.set_xlabel(
+        "plain gradient: guided backprop needs ReLUs,\nthis network has GELUs; grey = 0", fontsize=7
+    )
+    return figure_png(fig)
+
+
+def head_count(model: ModelLike) -> int:
+    """The number of attention heads per block (0 for a network without self-attention)."""
+    if token_grid(model, (224, 224)) is None:
+        return 0
+    return attention_modules(model)[0].num_heads
+
+
+def attention_block(model: ModelLike, layer: str) -> str | None:
+    """The block whose attention the toolbox draws for `layer`: the layer itself, or the block that
+    holds it; None where it holds no attention (the patch embedding, the final norm)."""
+    parts, net = layer.split("."), as_net(model)
+    holders = [".".join(parts[:k]) for k in range(len(parts), 0, -1)]  # the layer, then what holds it
+    return next(
+        (n for n in holders if any(hasattr(m, "fused_attn") for m in net.get_submodule(n).modules())), None
+    )
+
+
+def attention_png(model: ModelLike, x: torch.Tensor, img: np.ndarray, layer: str, head: int) -> bytes:
+    """The [CLS] token's attention at the block of `layer` over the picture: one head, or (head=-1) the
+    mean of the heads, with a colour bar; a line that says why where the layer holds no attention."""
+    block = attention_block(model, layer)
+    fig = Figure(figsize=(3.3, 2.9))
+    ax = fig.add_subplot()
+    if block is None:
+        ax.imshow(img, alpha=0.3)
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(f"{layer} holds no attention:\nchoose a block (blocks.N)", fontsize=9)
+        return figure_png(fig)
+    maps = attention_maps(model, x, layer=block)[0]  # (heads, h, w)
+    a, which = (maps.mean(0), "mean of the heads") if head < 0 else (maps[head], f"head {head}")
+    plot.show_heatmap(
+        img, a, ax=ax, title=f"{block}: [CLS] attention, {which}", label="attention weight", kind="positive"
+    )
+    ax.title.set_fontsize(9)
     return figure_png(fig)
 
 
@@ -257,6 +337,10 @@ def feature_visualization(
         optvis.random_rotate(10),
         optvis.jitter(max(1, pad_w // 4)),
     ]
+    grid = token_grid(model, (size, size))
+    if grid is not None:  # a ViT takes multiples of its patch size only, or its one size (fixed grid)
+        fixed = grid == token_grid(model, (2 * size, 2 * size))
+        transforms.append(optvis.centre_crop(size) if fixed else optvis.crop_to_multiple(size // grid[2]))
     x = optvis.ascent(
         model,
         objectives.channel(layer, channel),
@@ -279,6 +363,15 @@ def featviz_png(img: np.ndarray, layer: str, channel: int, steps: int) -> bytes:
     ax.set(title=f"what ch {channel} wants ({steps} steps)", xticks=[], yticks=[])
     ax.title.set_fontsize(10)
     return figure_png(fig)
+
+
+def cam_layer(model: ModelLike, spatial: list[str]) -> str:
+    """The layer of the top-5 Grad-CAMs: the last spatial layer; for a transformer, the input of its last
+    block's attention (norm1 / ln_1), since its last block's patch tokens get no gradient (only [CLS]
+    reaches the classifier)."""
+    if token_grid(model, (224, 224)) is not None:
+        return [n for n in layer_names(model) if n.endswith(("norm1", "ln_1"))][-1]
+    return spatial[-1]
 
 
 def top5_gradcam_png(model: ModelLike, x: torch.Tensor, img: np.ndarray, layer: str) -> bytes:

@@ -12,11 +12,14 @@ from contextlib import contextmanager
 
 import ipywidgets as widgets
 
+from . import toolbox_views as views
 from .worker import Superseded
 
 __all__ = ["HOW_TO", "SLOTS", "build", "Page"]
 
-SLOTS = {"top5": "100%", "mosaic": "736px", "map": "290px", "guided": "250px", "patches": "250px"}
+SLOTS = {
+    "top5": "100%", "mosaic": "736px", "map": "290px", "attention": "290px", "guided": "250px", "patches": "250px",
+}  # fmt: skip
 
 HOW_TO = (
     "<b>Deep Visualization Toolbox</b> (Yosinski et al. 2015): every channel of the layer is a tile, "
@@ -37,6 +40,7 @@ class Page:
         layers = app.spatial + app.flat
         self.layer = w.Dropdown(options=layers, value=app.layer, description="Layer", style=wide)
         self.model = w.Dropdown(options=models, value=app.model.name, description="Model", style=wide)
+        self.head = w.Dropdown(options=[("mean", -1)], value=-1, description="Head", style=wide)
         self.status = w.HTML("")
         self.bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="240px", visibility="hidden"))
         self.bar_text = w.Label("")
@@ -62,6 +66,8 @@ class Page:
             ("layer", self.layer),
             ("channel", self.channel),
             ("featviz", self.featviz),
+            ("head", self.head),
+            ("model", self.model),
         ] + list(self.images.items()):
             widget.add_class(f"vizkit-{name}")  # for the browser tests (tests/test_browser.py)
 
@@ -91,6 +97,7 @@ class Page:
         on(self.layer, app.choose_layer)
         on(self.model, app.choose_model)
         on(self.channel, app.choose_channel)
+        on(self.head, app.choose_head)
         self.upload.observe(self.on_upload, names="value")
         self.featviz_button.on_click(lambda _: app.visualize())
         self.prev_page.on_click(lambda _: app.choose_page(max(app.page - 1, 0)))
@@ -109,6 +116,8 @@ class Page:
             layout=w.Layout(margin="0 12px 0 0"),
         )
         featviz = w.VBox([self.featviz, self.featviz_button, self.featviz_note])
+        self.attention = w.VBox([self.head, self.images["attention"]])  # a transformer's [CLS] attention
+        self.show_heads(views.head_count(self.app.model))
 
         def top() -> widgets.Layout:  # pictures keep their own height (no stretching)
             return w.Layout(align_items="flex-start")
@@ -119,7 +128,7 @@ class Page:
                 w.HBox([self.picture, self.upload, self.layer, self.model]),
                 self.status,
                 w.HBox([self.bar, self.bar_text]),
-                w.HBox([mosaic, self.images["map"]], layout=top()),
+                w.HBox([mosaic, w.VBox([self.images["map"], self.attention])], layout=top()),
                 w.HBox([self.images["guided"], self.images["patches"], featviz], layout=top()),
                 self.images["top5"],
             ],
@@ -148,6 +157,13 @@ class Page:
         self.page_text.value = f"page {page + 1} of {pages}"
         with self.quietly():
             self.channel.value = channel
+
+    def show_heads(self, n: int) -> None:
+        """The Head menu for a model with n heads per block: their mean or one head; hidden for n = 0."""
+        with self.quietly():
+            self.head.options = [("mean", -1)] + [(f"head {h}", h) for h in range(n)]
+            self.head.value = -1
+        self.attention.layout.display = None if n else "none"
 
     def show_layers(self, layers: list[str], layer: str) -> None:
         with self.quietly():
