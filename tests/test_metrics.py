@@ -161,3 +161,17 @@ def test_cascading_randomisation_resets_top_down_on_a_copy_whatever_the_caller_d
     )
     assert torch.equal(broken[0].weight, net[0].weight)  # not listed: kept
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the model itself untouched
+
+
+def test_bootstrap_interval_known_answers():
+    """A constant has a zero-width interval; a fair coin's mean over 400 draws has the normal interval
+    0.5 +- 1.96 * sqrt(0.25 / 400) = +-0.049; rows share their resamples; a tighter level is narrower."""
+    assert np.allclose(metrics.bootstrap_interval(np.full(7, 0.3)), [0.3, 0.3])
+    coin = np.tile([0.0, 1.0], 200)
+    lo, hi = metrics.bootstrap_interval(coin)
+    assert lo == pytest.approx(0.451, abs=0.01) and hi == pytest.approx(0.549, abs=0.01)
+    both = metrics.bootstrap_interval(np.stack([coin, coin, 1 - coin]))
+    assert both.shape == (3, 2) and np.array_equal(both[0], both[1])
+    np.testing.assert_allclose(both[2], 1 - both[0][::-1])  # the same draws, mirrored
+    narrow = metrics.bootstrap_interval(coin, level=0.5)
+    assert lo < narrow[0] < narrow[1] < hi

@@ -78,3 +78,6 @@ def test_prose_numbers_finds_a_number_nothing_checks(tmp_path, capsys):
     assert prose.main(["--strict", "99_try.ipynb"]) == 1
     prose.NOTEBOOKS = ROOT / "notebooks"
     assert prose.main(["--strict", *prose.STRICT]) == 0, capsys.readouterr().out
+    assert prose.asserts_value("vizkit.expect('hits', h, at_least=0.85)", "85%")  # ASSERTED: by value
+    assert not prose.asserts_value("vizkit.expect('hits', h, at_least=0.8)", "85%")
+    assert not prose.asserts_value("print(0.85)", "85%") and prose.asserts_value("assert d < 0.15", "0.15")

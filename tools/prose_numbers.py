@@ -3,7 +3,9 @@
 Usage: python tools/prose_numbers.py [NOTEBOOK ...] [--strict]
 A number here is a percentage (82 %, 0.5%) or a decimal (0.19, 2e-3 excluded); years, section numbers,
 sizes and counts are left alone. Each is reported as
-- "checked": a code cell within two cells before or after holds an assert, vizkit.expect or check;
+- "checked": a code cell within two cells before or after holds an assert, vizkit.expect or check (in
+  the notebooks of ASSERTED: the code cell right before or after checks, and names the number itself,
+  "85%" as 85 or 0.85);
 - "quoted": the sentence names its source (et al., a year, a paper or a repository);
 - "full mode": the sentence says the number is from the full-mode run (a check that holds in both
   modes must still sit nearby);
@@ -21,9 +23,10 @@ from typing import NamedTuple
 import nbformat
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-STRICT = ("14_vision_transformers.ipynb",)  # notebooks held to it today; the others are being worked through
+STRICT = tuple(sorted(p.name for p in NOTEBOOKS.glob("[0-9]*.ipynb")))  # every lesson is held to it
+ASSERTED = ("13_which_explanation.ipynb",)  # every number asserted, by value, in the code cell beside it
 NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?\s?%|\d*\.\d+(?![\d.]*\s?(?:px|x\b)))")
-CHECKS = re.compile(r"\bassert\b|vizkit\.expect\(|\bexpect\(|\bcheck\(")
+CHECKS = re.compile(r"\bassert\b|vizkit\.expect\(|\bexpect\(|\bcheck\(|\bclaim\(")  # claim: notebook 13's
 SOURCE = re.compile(r"et al\.|\b(19|20)\d\d\b|published|paper|documentation|repository|\(quoted")
 FULL = re.compile(r"full[- ]mode")
 NEAR = 2  # cells either side
@@ -46,6 +49,14 @@ def sentences(markdown: str) -> tuple[list[str], list[str]]:
     return [s.strip().replace("\n", " ") for s in split if s.strip()], rows
 
 
+def asserts_value(code: str, number: str) -> bool:
+    """The code cell checks something and names the number: "85%" as 85 or 0.85, "0.15" as 0.15."""
+    value = number.replace(" ", "").rstrip("%")
+    forms = {value} | ({f"{float(value) / 100:g}"} if number.endswith("%") else set())
+    named = any(re.search(rf"(?<![\d.]){re.escape(f)}(?!\d)", code) for f in forms)
+    return bool(CHECKS.search(code)) and named
+
+
 def numbers(path: Path) -> list[Number]:
     """Every number the notebook's markdown states, with its status."""
     cells = nbformat.read(path, as_version=4).cells
@@ -55,13 +66,18 @@ def numbers(path: Path) -> list[Number]:
             continue
         near = cells[max(0, i - NEAR) : i + NEAR + 1]
         checked = any(c.cell_type == "code" and CHECKS.search(c.source) for c in near)
+        beside = [c.source for c in cells[max(0, i - 1) : i + 2] if c.cell_type == "code"]
         prose, rows = sentences(cell.source)
         table_quoted = any(
             SOURCE.search(s) for s in prose
         )  # a table is quoted when its cell names the source
         for sentence in prose + rows:
             for match in NUMBER.finditer(sentence):
+                if re.match(r"\s*(bootstrap )?intervals?\b", sentence[match.end() :]):
+                    continue  # an interval's level ("95% intervals") is a choice, not a measurement
                 quoted = SOURCE.search(sentence) or (sentence in rows and table_quoted)
+                if path.name in ASSERTED:
+                    checked = any(asserts_value(code, match.group(1)) for code in beside)
                 status = "quoted" if quoted else "checked" if checked else "UNCHECKED"
                 if status == "checked" and FULL.search(sentence):
                     status = "full mode"

@@ -20,7 +20,7 @@ from .layers import ModelLike, channels_last, get_layer, on_model_device
 
 # fmt: off
 __all__ = [
-    "auc", "average_drop_increase", "cascading_randomisation", "centre_map", "correlation", "share_on", "deletion_curve", "drop_and_increase",
+    "auc", "average_drop_increase", "bootstrap_interval", "cascading_randomisation", "centre_map", "correlation", "share_on", "deletion_curve", "drop_and_increase",
     "edge_map", "insertion_curve", "map_similarity", "pointing_game", "random_map", "ranked",
     "roc_auc_per_column", "transform_robustness",
 ]
@@ -218,6 +218,17 @@ def drop_and_increase(y: np.ndarray, o: np.ndarray) -> tuple[float, float]:
     of the pictures masked by their maps (o), both (N,)."""
     y, o = np.asarray(y, np.float64), np.asarray(o, np.float64)
     return float(np.mean(np.maximum(y - o, 0) / y) * 100), float(np.mean(o > y) * 100)
+
+
+def bootstrap_interval(values: np.ndarray, level: float = 0.95, n: int = 2000, seed: int = 0) -> np.ndarray:
+    """Percentile bootstrap interval of the mean over the last axis: values (..., N) -> (..., 2) as
+    [low, high]. Every row is resampled with the same draws of the N pictures (they are shared, so rows
+    compare fairly); n resamples; level: the interval's coverage."""
+    v = np.asarray(values, np.float64)
+    draws = np.random.default_rng(settings.seed(seed)).integers(0, v.shape[-1], (n, v.shape[-1]))
+    means = v[..., draws].mean(-1)  # (..., n)
+    tail = (1 - level) / 2
+    return np.stack([np.quantile(means, tail, -1), np.quantile(means, 1 - tail, -1)], -1)
 
 
 def map_similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
