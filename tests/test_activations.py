@@ -277,3 +277,21 @@ def test_top_patches_keep_one_image_per_source():
     assert top.index.tolist() == [[0, 2]] and top.values[0, 1] == pytest.approx(2.0 * 3)
     alone = top_patches(net, x, "0", [0], k=2, sources=["a"] * 4)
     assert alone.index.tolist() == [[0, -1]] and alone.values[0, 1] == -np.inf
+
+
+def test_top_patches_sources_can_depend_on_the_unit():
+    """Each picture has a bright left half (its own source) and a dimmer right half (one source shared
+    by all, as a composite's background): with sources keyed by the unit, the right halves count once."""
+    net = nn.Sequential(nn.Conv2d(3, 1, 1, bias=False))
+    nn.init.ones_(net[0].weight)
+    x = torch.zeros(3, 3, 8, 8)
+    x[:, :, :, 4:] = torch.tensor([9.0, 8.0, 7.0])[:, None, None, None]  # right halves: the strongest units
+    x[:, :, :, :4] = torch.tensor([3.0, 2.0, 1.0])[:, None, None, None]
+    side = lambda i, unit: "background" if unit[1] >= 4 else f"object {i}"
+    top = top_patches(net, x, "0", [0], k=3, sources=side)
+    assert top.index.tolist() == [[0, -1, -1]]  # after the shared right half, nothing else: the max unit is always there
+    assert top_patches(net, x, "0", [0], k=3, sources=lambda i, unit: i).index.tolist() == [[0, 1, 2]]
+    both = lambda i, unit: frozenset({f"object {i}", "background"})  # each patch shows both: one only
+    assert top_patches(net, x, "0", [0], k=3, sources=both).index.tolist() == [[0, -1, -1]]
+    pairs = lambda i, unit: frozenset({f"object {i}", f"background {i // 2}"})  # 0 and 1 share a background
+    assert top_patches(net, x, "0", [0], k=3, sources=pairs).index.tolist() == [[0, 2, -1]]

@@ -45,7 +45,7 @@ def test_composites_shapes_and_determinism():
 
 def test_masks_mark_exactly_the_pasted_pixels(monkeypatch):
     """On a black background, the non-black pixels are the object: they must lie in the mask."""
-    monkeypatch.setattr(data, "_background", lambda rng, size: np.zeros((size, size, 3), np.uint8))
+    monkeypatch.setattr(data, "_background", lambda rng, size: (0, np.zeros((size, size, 3), np.uint8)))
     images, labels, masks = data.composites(60, seed=5)
     lit = images.max(-1) > 0
     assert not (lit & ~masks).any()
@@ -119,3 +119,24 @@ def test_augmented_crops_are_bit_for_bit_those_recorded():
         "936a3c2e9ee656a3", "355395c30afd17c8", "016d80e6b8aa9e07",
     ]  # fmt: skip
     assert _digest(next(fast_style.content_batches(64, 4, seed=2)).numpy()) == "188623129fd497ce"
+
+
+def test_composites_factors_are_the_same_pictures_and_true():
+    """factors=True draws the same pictures; each factor is true of its picture: the background is
+    grey exactly where the factor names a greyscale photo (all but the Hubble field); the mask lies
+    inside the box of centre and size."""
+    names = data.object_names()
+    images, labels, masks = data.composites(12, seed=5, size=96, objects=names)
+    again, labels2, masks2, known = data.composites(12, seed=5, size=96, objects=names, factors=True)
+    assert np.array_equal(images, again) and np.array_equal(labels, labels2) and np.array_equal(masks, masks2)
+    assert set(known) == {"object", "background", "centre", "size"} and known["object"].shape == (12,)
+    hubble = data.BACKGROUNDS.index("hubble_deep_field")
+    assert 0 < np.sum(known["background"] == hubble) < 12  # both kinds are drawn here
+    for img, mask, b in zip(images, masks, known["background"]):
+        grey = np.ptp(img[~mask].astype(int), axis=-1).max() == 0  # R = G = B on every background pixel
+        assert grey == (b != hubble), data.BACKGROUNDS[b]
+    for mask, (cy, cx), s in zip(masks, known["centre"], known["size"]):
+        rows, cols = np.nonzero(mask)
+        half = s * 96 / 2 + 1
+        assert np.all(np.abs(rows + 0.5 - cy * 96) <= half) and np.all(np.abs(cols + 0.5 - cx * 96) <= half)
+    assert {data.OBJECTS.get(n, n) for n in known["object"]} and all(n in names for n in known["object"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -139,13 +139,15 @@ def top_patches(
     channels: Sequence[int],
     k: int = 9,
     batch_size: int = 16,
-    sources: Sequence | None = None,
+    sources: Sequence | Callable[[int, tuple[int, int]], Hashable] | None = None,
 ) -> TopPatches:
     """For each channel, the k images (one patch each) with the largest activation anywhere.
 
     sources: the id of each image's source (say, the photo a crop was cut from), indexed by stream
     position; then a channel keeps at most one image per source. A list that the stream fills as it
-    yields works: it is read after each batch.
+    yields works: it is read after each batch. Or a function (stream position, unit (row, col)) -> id,
+    for pictures made of several sources, where the unit decides which its field shows; an id may be a
+    frozenset of ids (a patch that shows several sources: kept only if none of them was kept before).
 
     One streaming pass over `images` (HxWx3 images of one size; any iterable, a generator too; or a
     normalised Nx3xHxW tensor): memory holds one batch and k patches per channel, whatever the
@@ -209,20 +211,25 @@ def _keep_best(v: torch.Tensor, idx: torch.Tensor, units: torch.Tensor, sources:
         v = torch.cat([v, torch.full_like(v[:, :1], -torch.inf)], 1)
         idx = torch.cat([idx, -torch.ones_like(idx[:, :1])], 1)
         units = torch.cat([units, torch.zeros_like(units[:, :1])], 1)
-        order = _distinct_top(v, idx, sources, k)
+        order = _distinct_top(v, idx, units, sources, k)
     return v.gather(1, order), idx.gather(1, order), units.gather(1, order[..., None].expand(-1, -1, 2))
 
 
-def _distinct_top(values: torch.Tensor, index: torch.Tensor, sources: Sequence, k: int) -> torch.Tensor:
+def _distinct_top(values: torch.Tensor, index: torch.Tensor, units: torch.Tensor, sources, k: int) -> torch.Tensor:
     """Per row of values (C, M): the columns of the k largest whose images (index, -1 for none) have
-    different sources; the last column (padding) fills the slots of a row with fewer sources."""
+    different sources (sources[index], or sources(index, unit)); the last column (padding) fills the
+    slots of a row with fewer sources."""
     out = torch.full((values.shape[0], k), values.shape[1] - 1, dtype=torch.long)
     for ch, row in enumerate(values.argsort(dim=1, descending=True).tolist()):
         seen, cols = set(), []
         for m in row:
             j = int(index[ch, m])
-            if j >= 0 and sources[j] not in seen:
-                seen.add(sources[j])
+            if j < 0:
+                continue
+            key = sources(j, tuple(units[ch, m].tolist())) if callable(sources) else sources[j]
+            ids = key if isinstance(key, frozenset) else {key}
+            if seen.isdisjoint(ids):
+                seen |= ids
                 cols.append(m)
                 if len(cols) == k:
                     break

@@ -146,8 +146,13 @@ BACKGROUNDS = TEXTURES + ("moon", "hubble_deep_field")
 
 
 def composites(
-    n: int, seed: int = 0, size: int = 224, objects: Sequence[str] | None = None, scale: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n: int,
+    seed: int = 0,
+    size: int = 224,
+    objects: Sequence[str] | None = None,
+    scale: float = 1.0,
+    factors: bool = False,
+) -> tuple[np.ndarray, ...]:
     """n images with one known object each, pasted at a random place and scale onto a background.
 
     objects: names from OBJECTS (the chelsea cat's head "Egyptian cat", the coffee cup "espresso",
@@ -161,7 +166,10 @@ def composites(
 
     Returns:
         images: uint8 (n, size, size, 3); labels: int64 (n,) ImageNet class indices;
-        masks: bool (n, size, size), True exactly where object pixels were pasted.
+        masks: bool (n, size, size), True exactly where object pixels were pasted; with factors=True
+        also the picture's known factors (the same draws, so the same pictures): {"object": (n,) names,
+        "background": (n,) int64 indices into BACKGROUNDS, "centre": (n, 2) float (row, col) of the
+        pasted box's centre in [0, 1], "size": (n,) float, the box's long side over the picture's}.
     """
     if n < 0 or size < 32 or scale <= 0:
         raise ValueError(f"need n >= 0, size >= 32 and scale > 0, got n={n}, size={size}, scale={scale}")
@@ -170,15 +178,21 @@ def composites(
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)
     masks = np.zeros((n, size, size), bool)
+    known = {"object": [], "background": np.empty(n, np.int64), "centre": np.empty((n, 2)), "size": np.empty(n)}
     for i in range(n):
-        obj, shape, (lo, hi), labels[i] = _object(kinds[rng.integers(len(kinds))])
+        name = kinds[rng.integers(len(kinds))]
+        obj, shape, (lo, hi), labels[i] = _object(name)
         factor = scale * rng.uniform(lo, hi) * size / 224 / max(obj.shape[:2])
         h, w = (min(size, max(1, round(s * factor))) for s in obj.shape[:2])
         obj, mask = _sized(obj, shape, h, w, rng)
-        images[i] = _background(rng, size)
+        known["background"][i], images[i] = _background(rng, size)
         y, x = rng.integers(size - h + 1), rng.integers(size - w + 1)
         images[i, y : y + h, x : x + w][mask] = obj[mask]
         masks[i, y : y + h, x : x + w] = mask
+        known["object"].append(name)
+        known["centre"][i], known["size"][i] = ((y + h / 2) / size, (x + w / 2) / size), max(h, w) / size
+    if factors:
+        return images, labels, masks, {**known, "object": np.array(known["object"])}
     return images, labels, masks
 
 
@@ -204,7 +218,7 @@ def pairs(
     masks = np.zeros((n, 2, size, size), bool)
     half = size // 2
     for i in range(n):
-        images[i] = _background(rng, size)
+        _, images[i] = _background(rng, size)
         picked = rng.choice(len(kinds), 2, replace=False)
         sides = rng.permutation(2)  # which half each object goes to
         for j, (k, side) in enumerate(zip(picked, sides)):
@@ -269,9 +283,11 @@ def random_crop(rng: np.random.Generator, img: np.ndarray, smallest: float, size
     return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A random square crop (40-100% of the shorter side) of a random background, flipped at random."""
-    return random_crop(rng, shared_photo(BACKGROUNDS[rng.integers(len(BACKGROUNDS))]), 0.4, size)
+def _background(rng: np.random.Generator, size: int) -> tuple[int, np.ndarray]:
+    """(index into BACKGROUNDS, a random square crop (40-100% of the shorter side) of that background,
+    flipped at random)."""
+    k = int(rng.integers(len(BACKGROUNDS)))
+    return k, random_crop(rng, shared_photo(BACKGROUNDS[k]), 0.4, size)
 
 
 def _ellipse(h: int, w: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import attacks, dreams, fast_style, plot, style
+from . import attacks, dreams, fast_style, heatmaps, plot, style
 from .attribution import occlusion
 from .layers import ModelLike
 from .methods import METHODS
@@ -105,11 +105,22 @@ def occlusion_explorer(
     p0 = float(probabilities(model, x)[target])
 
     def draw(size: int, stride: int) -> Figure:
-        heat = occlusion(model, x, target, size=size, stride=stride)[0]  # (rows, cols) of windows
-        fig = Figure(figsize=(5.2, 4.0))
-        plot.show_heatmap(img, heat, ax=fig.add_subplot(), kind="probability", center=p0,
-                          title=f"P({model.classes[target]}), a {size}-px square every {stride} px",
-                          label=f"P with the square there (unoccluded {p0:.2f})")  # blue: lower, red: higher  # fmt: skip
+        grid = occlusion(model, x, target, size=size, stride=stride)[0]  # (rows, cols) of windows
+        h, w = img.shape[:2]  # as notebook 04 draws it: each window's P over the stride-wide cell at its centre
+        canvas = np.full((h + 2 * stride, w + 2 * stride), p0)  # a margin for cells that start outside
+        y0 = stride + size // 2 - stride // 2
+        cells = np.kron(grid, np.ones((stride, stride)))[: canvas.shape[0] - y0, : canvas.shape[1] - y0]
+        canvas[y0 : y0 + cells.shape[0], y0 : y0 + cells.shape[1]] = cells
+        heat = canvas[stride : stride + h, stride : stride + w]
+        fig = Figure(figsize=(9.0, 4.0))
+        photo, ax = fig.subplots(1, 2)
+        photo.imshow(img)
+        photo.set(title=f"the picture: P({model.classes[target]}) = {p0:.2f}", xticks=[], yticks=[])
+        lo, hi = heatmaps.heat_range(grid, "probability", center=p0)  # symmetric about p0
+        plot.show_heatmap(img, heat, ax=ax, kind="probability", center=p0, vmin=lo, vmax=hi,
+                          title=f"a {size}-px grey square every {stride} px",
+                          label="P(class) when occluded")  # blue: lower, red: higher  # fmt: skip
+        fig.tight_layout()
         return fig
 
     controls = {
