@@ -289,7 +289,8 @@ def test_top_patches_sources_can_depend_on_the_unit():
     x[:, :, :, :4] = torch.tensor([3.0, 2.0, 1.0])[:, None, None, None]
     side = lambda i, unit: "background" if unit[1] >= 4 else f"object {i}"
     top = top_patches(net, x, "0", [0], k=3, sources=side)
-    assert top.index.tolist() == [[0, -1, -1]]  # after the shared right half, nothing else: the max unit is always there
+    # after the shared right half nothing is left: every picture's strongest unit is on it
+    assert top.index.tolist() == [[0, -1, -1]]
     assert top_patches(net, x, "0", [0], k=3, sources=lambda i, unit: i).index.tolist() == [[0, 1, 2]]
     both = lambda i, unit: frozenset({f"object {i}", "background"})  # each patch shows both: one only
     assert top_patches(net, x, "0", [0], k=3, sources=both).index.tolist() == [[0, -1, -1]]

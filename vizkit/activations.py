@@ -215,7 +215,9 @@ def _keep_best(v: torch.Tensor, idx: torch.Tensor, units: torch.Tensor, sources:
     return v.gather(1, order), idx.gather(1, order), units.gather(1, order[..., None].expand(-1, -1, 2))
 
 
-def _distinct_top(values: torch.Tensor, index: torch.Tensor, units: torch.Tensor, sources, k: int) -> torch.Tensor:
+def _distinct_top(
+    values: torch.Tensor, index: torch.Tensor, units: torch.Tensor, sources, k: int
+) -> torch.Tensor:
     """Per row of values (C, M): the columns of the k largest whose images (index, -1 for none) have
     different sources (sources[index], or sources(index, unit)); the last column (padding) fills the
     slots of a row with fewer sources."""

@@ -178,7 +178,12 @@ def composites(
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)
     masks = np.zeros((n, size, size), bool)
-    known = {"object": [], "background": np.empty(n, np.int64), "centre": np.empty((n, 2)), "size": np.empty(n)}
+    known = {
+        "object": [],
+        "background": np.empty(n, np.int64),
+        "centre": np.empty((n, 2)),
+        "size": np.empty(n),
+    }
     for i in range(n):
         name = kinds[rng.integers(len(kinds))]
         obj, shape, (lo, hi), labels[i] = _object(name)
