@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import vizkit
-from vizkit import data, fast_style, style
+from vizkit import data, fast_style, paintings, style
 from vizkit.images import center_crop, resize
 
 try:
@@ -21,7 +21,7 @@ def main() -> list[tuple[str, str, float]]:
     model = vizkit.load_model("efficientnet_lite0", verbose=False)
     net = fast_style.load_fast_style("swirls")
     content = center_crop(resize(data.photo("chelsea"), SIDE), SIDE)
-    painting = data.painting("swirls", size=SIDE)
+    painting = paintings.painting("swirls", size=SIDE)
     task = f"stylise one {SIDE}x{SIDE} photo with the swirls style"
     start = time.perf_counter()
     style.style_transfer(model, content, painting, steps=STEPS, progress=False)

@@ -10,7 +10,7 @@ import time
 import torchvision
 
 import vizkit
-from vizkit import data, style
+from vizkit import data, paintings, style
 from vizkit.images import center_crop, resize
 
 SIDE, STEPS, VGG_STEPS = 512, 100, 10
@@ -28,7 +28,7 @@ def main() -> list[tuple[str, str, float]]:
     model = vizkit.load_model("efficientnet_lite0", verbose=False)
     vgg = torchvision.models.vgg16(weights=None).features[:26].eval()  # up to relu5_1
     content = center_crop(resize(data.photo("chelsea"), SIDE), SIDE)
-    painting = data.painting("swirls", size=SIDE)
+    painting = paintings.painting("swirls", size=SIDE)
     sample = resize(data.photo("gravel"), 64)[:32, :32]
     offline = once(lambda: style.style_transfer(model, content, painting, steps=STEPS, progress=False))
     vgg_10 = once(

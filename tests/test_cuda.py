@@ -9,7 +9,19 @@ import pytest
 import torch
 
 import vizkit
-from vizkit import attacks, classvis, data, dreams, fast_style, hooks, metrics, objectives, optvis, style
+from vizkit import (
+    attacks,
+    classvis,
+    data,
+    dreams,
+    fast_style,
+    hooks,
+    metrics,
+    objectives,
+    optvis,
+    paintings,
+    style,
+)
 
 pytestmark = [
     pytest.mark.cuda,
@@ -60,7 +72,13 @@ CASES = {
         m, data.photo("coffee"), size=64, steps=1, optimizer="adam", progress=False
     ),
     "style_transfer": lambda m, x: style.style_transfer(
-        m, data.photo("chelsea"), data.painting("swirls"), size=64, steps=1, optimizer="adam", progress=False
+        m,
+        data.photo("chelsea"),
+        paintings.painting("swirls"),
+        size=64,
+        steps=1,
+        optimizer="adam",
+        progress=False,
     ),
 }
 

@@ -3,7 +3,7 @@
 import pytest
 
 import vizkit
-from vizkit import data, explorers, fast_style
+from vizkit import data, explorers, fast_style, paintings
 from vizkit.images import center_crop, resize
 
 
@@ -58,7 +58,7 @@ def test_deepdream_layer_and_octaves(model, picture):
 
 def test_style_weights(model):
     content = center_crop(resize(data.photo("chelsea"), 32), 32)
-    e = explorers.style_explorer(model, content, data.painting("swirls", size=32), size=32, steps=1)
+    e = explorers.style_explorer(model, content, paintings.painting("swirls", size=32), size=32, steps=1)
     redraws(e, style_weight=100.0)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vizkit
-from vizkit import data, fast_style, style
+from vizkit import data, fast_style, paintings, style
 
 
 def test_transformer_net_keeps_odd_sizes_and_is_deterministic():
@@ -43,17 +43,22 @@ def test_training_lowers_the_perceptual_loss_and_resumes(model, tmp_path):
         steps=12, batch=2, size=64, loss=style.StyleLoss(style_weight=0.5, style_size=64), progress=False
     )
     fast_style.train_fast_style(
-        model, [data.painting("mosaic", size=64)], log=lambda step, c, s: losses.append(c + 0.5 * s), **kwargs
+        model,
+        [paintings.painting("mosaic", size=64)],
+        log=lambda step, c, s: losses.append(c + 0.5 * s),
+        **kwargs,
     )
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
     # stop after 6 steps, resume from the checkpoint: the same network as an uninterrupted run
     ckpt = tmp_path / "net.ckpt"
-    whole = fast_style.train_fast_style(model, [data.painting("mosaic", size=64)], **dict(kwargs, steps=8))
+    whole = fast_style.train_fast_style(
+        model, [paintings.painting("mosaic", size=64)], **dict(kwargs, steps=8)
+    )
     fast_style.train_fast_style(
-        model, [data.painting("mosaic", size=64)], checkpoint=ckpt, **dict(kwargs, steps=4)
+        model, [paintings.painting("mosaic", size=64)], checkpoint=ckpt, **dict(kwargs, steps=4)
     )
     resumed = fast_style.train_fast_style(
-        model, [data.painting("mosaic", size=64)], checkpoint=ckpt, **dict(kwargs, steps=8)
+        model, [paintings.painting("mosaic", size=64)], checkpoint=ckpt, **dict(kwargs, steps=8)
     )
     for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-5), k

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import vizkit
-from vizkit import data, objectives, style
+from vizkit import data, objectives, paintings, style
 from vizkit.hooks import count_hooks
 
 
@@ -30,7 +30,7 @@ def content_distance(model, img, layer, target):
 
 
 def test_texture_synthesis_lowers_the_gram_loss_by_90_percent(model):
-    texture = data.painting("mosaic", size=96)
+    texture = paintings.painting("mosaic", size=96)
     layers = ["bn1", "blocks.1.0.bn1", "blocks.2.0.bn1"]
     targets = style.target_grams(model, [texture], layers)
     noise = (
@@ -44,7 +44,7 @@ def test_texture_synthesis_lowers_the_gram_loss_by_90_percent(model):
 
 def test_style_transfer_ends_near_the_style_and_near_the_content(model):
     content = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 128), 128)
-    painting = data.painting("swirls", size=128)
+    painting = paintings.painting("swirls", size=128)
     layers, c_layer = list(model.style_layers), model.content_layer
     targets = style.target_grams(model, [painting], layers)
     c_target = style.features_of(model, content, [c_layer])[c_layer]
@@ -60,7 +60,7 @@ def test_style_transfer_ends_near_the_style_and_near_the_content(model):
 
 
 def test_blending_two_styles_averages_their_grams(model):
-    a, b = data.painting("mosaic", size=64), data.painting("circles", size=64)
+    a, b = paintings.painting("mosaic", size=64), paintings.painting("circles", size=64)
     ga, gb = (style.target_grams(model, [s], ["bn1"])["bn1"] for s in (a, b))
     mixed = style.target_grams(model, [a, b], ["bn1"], mix=[0.25, 0.75])["bn1"]
     assert torch.allclose(mixed, 0.25 * ga + 0.75 * gb, atol=1e-6)
@@ -134,7 +134,7 @@ def test_evaluate_gives_known_values(model):
 
 def test_style_transfer_maximises_an_extra_objective_along(model):
     content = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 64), 64)
-    painting = data.painting("swirls", size=64)
+    painting = paintings.painting("swirls", size=64)
     dream = objectives.layer_norm("blocks.4")
     plain = style.style_transfer(model, content, painting, steps=10, progress=False)
     scale = 3.0 / style.evaluate(model, dream, plain)

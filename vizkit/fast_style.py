@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import data, settings
+from . import data, paintings, settings
 from .hooks import frozen, record
 from .images import resize
 from .inputs import rgb_tensor, to_array, to_model_space
@@ -356,7 +356,7 @@ def stylize(
 
 
 def style_image(name: str, size: int = 256) -> np.ndarray:
-    """A style by name: a painting drawn by vizkit (data.PAINTINGS) or an offline photo/texture."""
-    if name in data.PAINTINGS:
-        return data.painting(name, size=size)
+    """A style by name: a painting drawn by vizkit (paintings.PAINTINGS) or an offline photo/texture."""
+    if name in paintings.PAINTINGS:
+        return paintings.painting(name, size=size)
     return resize(data.photo(name), size)
