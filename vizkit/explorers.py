@@ -106,9 +106,8 @@ def occlusion_explorer(
 
     def draw(size: int, stride: int) -> Figure:
         grid = occlusion(model, x, target, size=size, stride=stride)[0]  # (rows, cols) of windows
-        h, w = img.shape[
-            :2
-        ]  # as notebook 04 draws it: each window's P over the stride-wide cell at its centre
+        # as notebook 04 draws it: each window's P over the stride-wide cell at its centre
+        h, w = img.shape[:2]
         canvas = np.full((h + 2 * stride, w + 2 * stride), p0)  # a margin for cells that start outside
         y0 = stride + size // 2 - stride // 2
         cells = np.kron(grid, np.ones((stride, stride)))[: canvas.shape[0] - y0, : canvas.shape[1] - y0]
