@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit clean
+.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -115,6 +115,11 @@ train-small-cnns: install
 ## Train with Debian's tuxpaint stamps installed (36 objects, as shipped; without them, 3).
 train-vit: install
 	$(BIN)/python tools/train_vit.py
+
+## Train notebook 15's sparse autoencoders on Lite0's activations (about 10 minutes on 2 cores; recorded in
+## vizkit/weights/sae/TRAINING.json).
+train-sae: install
+	$(BIN)/python tools/train_sae.py --steps 3000
 
 clean:
 	rm -rf build $(VENV)

@@ -175,3 +175,15 @@ def test_bootstrap_interval_known_answers():
     np.testing.assert_allclose(both[2], 1 - both[0][::-1])  # the same draws, mirrored
     narrow = metrics.bootstrap_interval(coin, level=0.5)
     assert lo < narrow[0] < narrow[1] < hi
+
+
+def test_roc_auc_table_is_roc_auc_per_column_for_every_label_column():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(60, 7)).round(1)  # ties too
+    labels = rng.random((60, 3)) < [0.2, 0.5, 0.8]
+    table = metrics.roc_auc_table(scores, labels)
+    assert table.shape == (7, 3)
+    for v in range(3):
+        assert np.allclose(table[:, v], metrics.roc_auc_per_column(scores, labels[:, v]))
+    with pytest.raises(ValueError, match="both classes"):
+        metrics.roc_auc_table(scores, np.c_[labels, np.zeros(60, bool)])

@@ -19,12 +19,13 @@ from .receptive_fields import ReceptiveField, receptive_field
 
 # fmt: off
 __all__ = [
-    "channel_iou", "dissect", "dissect_by_label", "features", "fired", "Images", "layer_output", "nearest_neighbours",
-    "top_patches", "TopPatches",
+    "channel_iou", "dissect", "dissect_by_label", "features", "fired", "Images", "layer_maps", "layer_output",
+    "nearest_neighbours", "top_patches", "TopPatches", "UnitMaps",
 ]
 # fmt: on
 
 Images = torch.Tensor | np.ndarray | Iterable[np.ndarray]
+UnitMaps = Callable[[torch.Tensor], torch.Tensor]  # a layer's maps (N, C, h, w) -> other maps (N, F, h, w)
 
 
 def layer_output(model: ModelLike, x: torch.Tensor, layer: LayerRef, grid: bool = False) -> torch.Tensor:
@@ -57,6 +58,19 @@ def _batches(model: ModelLike, images: Images, batch_size: int) -> Iterator[tupl
     while chunk := list(islice(it, batch_size)):
         x = torch.cat([model.preprocess(img, crop=False) for img in chunk])
         yield channels_last(x), [to_rgb(img) for img in chunk]
+
+
+def layer_maps(
+    model: ModelLike, images: Images, layer: LayerRef, batch_size: int = 16
+) -> Iterator[torch.Tensor]:
+    """`layer`'s output as maps (B, C, h, w), one batch of images at a time (images as features() takes
+    them), without gradients; a transformer block's tokens read as their grid (inputs.spatial)."""
+    net = as_net(model)
+    name = resolve_name(net, layer)
+    for x, _ in _batches(model, images, batch_size):
+        with frozen(net), torch.no_grad():
+            out = run_to(net, x, name)
+        yield spatial(out, layer, token_grid(net, x.shape[2:]))
 
 
 def features(
@@ -140,6 +154,7 @@ def top_patches(
     k: int = 9,
     batch_size: int = 16,
     sources: Sequence | Callable[[int, tuple[int, int]], Hashable] | None = None,
+    transform: UnitMaps | None = None,
 ) -> TopPatches:
     """For each channel, the k images (one patch each) with the largest activation anywhere.
 
@@ -153,7 +168,8 @@ def top_patches(
     normalised Nx3xHxW tensor): memory holds one batch and k patches per channel, whatever the
     number of images. Patches are cut from the images (for a tensor, from model.deprocess; with a
     plain nn.Module and a tensor there are no pictures and the patch lists stay empty). A transformer
-    block's output is read as its grid of patch tokens (inputs.spatial).
+    block's output is read as its grid of patch tokens (inputs.spatial). transform: maps (B, C, h, w) ->
+    (B, F, h, w) read instead of the layer's channels (say, a sparse dictionary's features: its maps()).
     """
     net = as_net(model)
     channels = list(channels)
@@ -166,7 +182,8 @@ def top_patches(
         grid = token_grid(net, x.shape[2:])
         with frozen(net), torch.no_grad():
             out = run_to(net, x, name)
-        act = spatial(out, name, grid)[:, channels]  # (B, C, h, w)
+        act = spatial(out, name, grid)
+        act = (act if transform is None else transform(act))[:, channels]  # (B, C, h, w)
         if field is None:
             field = _crop_field(net, name, x.shape[-1], grid if out.ndim == 3 else None)
         b, c, h, w = act.shape
@@ -262,14 +279,16 @@ def dissect(
     layer: LayerRef,
     quantile: float = 0.9,
     batch_size: int = 16,
+    transform: UnitMaps | None = None,
 ) -> np.ndarray:
     """IoU of each channel's thresholded maps with ground-truth masks (network dissection, Bau et al. 2017).
 
     Each channel's threshold is its `quantile` over all positions of all images; its maps are
     upsampled bilinearly to the image size and compared with masks (N, H, W bool), summing
     intersections and unions over the images. Returns (C,) IoUs; dissect_by_label() scores each object.
+    transform: as top_patches() takes it (a dictionary's features instead of channels).
     """
-    return _dissection(model, images, masks, layer, quantile, None, batch_size)[None]
+    return _dissection(model, images, masks, layer, quantile, None, batch_size, transform)[None]
 
 
 def dissect_by_label(
@@ -280,25 +299,20 @@ def dissect_by_label(
     layer: LayerRef,
     quantile: float = 0.9,
     batch_size: int = 16,
+    transform: UnitMaps | None = None,
 ) -> dict:
     """Network dissection per object: {label: (C,) IoUs}, one pass for every label of labels (N,).
 
     Each label's concept mask is the object mask on images of that label and empty elsewhere, so a
     channel that also fires on other objects is penalised. Thresholds as in dissect().
     """
-    return _dissection(model, images, masks, layer, quantile, np.asarray(labels), batch_size)
+    return _dissection(model, images, masks, layer, quantile, np.asarray(labels), batch_size, transform)
 
 
-def _dissection(model, images, masks, layer, quantile, labels, batch_size) -> dict:
+def _dissection(model, images, masks, layer, quantile, labels, batch_size, transform=None) -> dict:
     """{label or None: (C,) IoUs}, the shared pass of dissect and dissect_by_label."""
-    net = as_net(model)
-    name = resolve_name(net, layer)
-    with frozen(net), torch.no_grad():
-        batches = (
-            spatial(run_to(net, x, name), layer, token_grid(net, x.shape[2:]))
-            for x, _ in _batches(model, images, batch_size)
-        )
-        acts = torch.cat([a.float().cpu() for a in batches])
+    batches = layer_maps(model, images, layer, batch_size)
+    acts = torch.cat([(a if transform is None else transform(a)).float().cpu() for a in batches])
     masks = torch.as_tensor(np.asarray(masks, bool))
     if masks.shape[0] != acts.shape[0]:
         raise ValueError(f"{acts.shape[0]} images but {masks.shape[0]} masks")

@@ -22,7 +22,7 @@ from .layers import ModelLike, channels_last, get_layer, on_model_device
 __all__ = [
     "auc", "average_drop_increase", "bootstrap_interval", "cascading_randomisation", "centre_map", "correlation", "share_on", "deletion_curve", "drop_and_increase",
     "edge_map", "insertion_curve", "map_similarity", "pointing_game", "random_map", "ranked",
-    "roc_auc_per_column", "transform_robustness",
+    "roc_auc_per_column", "roc_auc_table", "transform_robustness",
 ]
 # fmt: on
 
@@ -40,6 +40,27 @@ def roc_auc_per_column(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
         )
     ranks = rankdata(scores, axis=0)
     return (ranks[labels].sum(0) - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+def roc_auc_table(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """ROC AUC (U, V) of every column of scores (N, U) for every column of binary labels (N, V): one
+    ranking of the scores for all V label columns (as roc_auc_per_column, column by column)."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(bool)
+    n1 = labels.sum(0)
+    n0 = len(labels) - n1
+    if (
+        scores.ndim != 2
+        or labels.ndim != 2
+        or len(scores) != len(labels)
+        or (n1 == 0).any()
+        or (n0 == 0).any()
+    ):
+        raise ValueError(
+            f"need scores (N, U) and labels (N, V), each label column with both classes; got scores "
+            f"{scores.shape}, labels {labels.shape} with {n1.min() if labels.size else 0} positives at least"
+        )
+    ranks = rankdata(scores, axis=0)
+    return (ranks.T @ labels - n1 * (n1 + 1) / 2) / (n1 * n0)
 
 
 def pointing_game(heat: np.ndarray, mask: np.ndarray, tolerance: float = 0) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -16,7 +17,7 @@ from .layers import resolve_name, token_grid
 
 # fmt: off
 __all__ = [
-    "channel", "class_score", "diversity", "Forward", "guide", "l2", "layer_norm", "log_probability",
+    "channel", "class_score", "direction", "diversity", "Forward", "guide", "l2", "layer_norm", "log_probability",
     "neuron", "Objective", "total_variation",
 ]
 # fmt: on
@@ -111,6 +112,22 @@ def log_probability(target: Targets) -> Objective:
 def channel(layer: LayerRef, c: int) -> Objective:
     """Mean activation of channel c of `layer` over all positions (a feature detector as a whole)."""
     return Objective(lambda f: f.grid(layer)[:, c].mean((-2, -1)).sum(), [layer], f"channel({layer!r}, {c})")
+
+
+def direction(layer: LayerRef, v) -> Objective:
+    """Mean over positions of the dot product of `layer`'s activation vectors with v (C,): a direction in
+    the layer's space (a sparse dictionary's feature) visualized as channel() visualizes a basis vector."""
+    v = torch.as_tensor(np.asarray(v) if not isinstance(v, torch.Tensor) else v).detach().float().flatten()
+
+    def fn(f: Forward) -> torch.Tensor:
+        a = f.grid(layer)
+        if a.shape[1] != len(v):
+            raise ValueError(
+                f"direction of length {len(v)} for layer {layer!r}, which has {a.shape[1]} channels"
+            )
+        return torch.einsum("nchw,c->n", a, v.to(a)).sum() / (a.shape[2] * a.shape[3])
+
+    return Objective(fn, [layer], f"direction({layer!r})")
 
 
 def neuron(layer: LayerRef, c: int, y: int | None = None, x: int | None = None) -> Objective:
