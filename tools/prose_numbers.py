@@ -24,7 +24,10 @@ import nbformat
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 STRICT = tuple(sorted(p.name for p in NOTEBOOKS.glob("[0-9]*.ipynb")))  # every lesson is held to it
-ASSERTED = ("13_which_explanation.ipynb",)  # every number asserted, by value, in the code cell beside it
+ASSERTED = (
+    "13_which_explanation.ipynb",
+    "15_features_not_neurons.ipynb",
+)  # every number asserted, by value, in the code cell beside it
 NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?\s?%|\d*\.\d+(?![\d.]*\s?(?:px|x\b)))")
 CHECKS = re.compile(r"\bassert\b|vizkit\.expect\(|\bexpect\(|\bcheck\(|\bclaim\(")  # claim: notebook 13's
 SOURCE = re.compile(r"et al\.|\b(19|20)\d\d\b|published|paper|documentation|repository|\(quoted")
