@@ -195,6 +195,16 @@ def test_the_toolbox_page_in_voila_answers_a_click_and_a_new_layer(browser, tmp_
         no_errors(browser)
         browser.save_screenshot(str(SHOTS / "toolbox-voila-layer.png"))
 
+        before = src(browser, ".vizkit-mosaic"), src(browser, ".vizkit-patches")  # notebook 15's dictionary
+        Select(layer).select_by_visible_text("blocks.4.2.bn1 · SAE features")
+        wait_for(
+            browser, lambda d: src(d, ".vizkit-mosaic") != before[0], 120, "the mosaic of the SAE features"
+        )
+        wait_for(browser, lambda d: src(d, ".vizkit-patches") != before[1], 120, "the features' top patches")
+        assert layer.get_attribute("value") == "blocks.4.2.bn1 · SAE features"
+        no_errors(browser)
+        browser.save_screenshot(str(SHOTS / "toolbox-voila-features.png"))
+
         before = src(browser, ".vizkit-mosaic")  # the shipped ViT: its blocks, then one head's attention
         Select(browser.find_element("css selector", ".vizkit-model select")).select_by_visible_text(
             "vit_distilled"

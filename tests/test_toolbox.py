@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import vizkit
+from vizkit import dictionaries, toolbox_features
 from vizkit import toolbox_views as views
 from vizkit.hooks import count_hooks
 from vizkit.toolbox import Toolbox
@@ -180,6 +181,28 @@ def test_feature_visualization_runs_on_demand_and_is_kept(app):
     kept = app.featviz[key]
     app.visualize().done.wait(60)
     assert app.featviz[key] is kept  # cached, not recomputed
+
+
+def test_a_layers_sae_features_are_a_menu_entry_with_every_view(app):
+    """Lite0's blocks.4.2.bn1 with its shipped dictionary: the maps are the features' maps, the top
+    patches, guided backprop and feature visualization read the feature, and the model is restored."""
+    entry = "blocks.4.2.bn1" + toolbox_features.SUFFIX
+    assert entry in app.ui.layer.options and app.dictionaries == toolbox_features.layers(app.model)
+    before = state(app.model.net)
+    app.choose_layer(entry).done.wait(120)
+    sae = dictionaries.shipped("blocks.4.2.bn1")
+    expected = sae.maps(views.channel_maps(app.model, app.x, "blocks.4.2.bn1")[None])[0]
+    assert app.ui.status.value == "" and app.layer == entry and torch.allclose(app.maps, expected)
+    assert app.channel == int(views.strength(app.maps).argmax()) and len(app.maps) == 1536
+    top, _ = app.patches[(app.model.name, entry)]
+    assert top.values.shape == (1536, 6) and np.isclose(
+        top.values[app.channel, 0], top.values[app.channel].max()
+    )
+    assert app.ui.images["guided"].value[:4] == b"\x89PNG"
+    app.visualize().done.wait(120)
+    assert (app.model.name, entry, app.channel) in app.featviz
+    assert same_state(before, state(app.model.net)) and count_hooks(app.model) == 0
+    app.choose_layer("blocks.4").done.wait(60)
 
 
 def test_the_toolbox_stays_out_of_the_student_release():

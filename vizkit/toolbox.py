@@ -4,7 +4,8 @@ Point a network at a picture, see every channel of a layer light up, click one, 
 top patches, the guided backprop of its strongest unit and what it wants (feature visualization);
 beside it, the top-5 classes with a Grad-CAM each. All pictures are PNGs (toolbox_views.py). For a
 Vision Transformer the layers are its blocks (patch tokens as a grid) and a Head menu draws a block's
-[CLS] attention, per head or their mean.
+[CLS] attention, per head or their mean. A layer with a shipped sparse dictionary (notebook 15) is also
+offered as "<layer> · SAE features": the same views of the dictionary's features (toolbox_features.py).
 
 Every computation runs on one ModelWorker thread (worker.py): callbacks only submit jobs, a newer
 request supersedes an older one, and no two computations ever touch the model at once.
@@ -17,6 +18,7 @@ import base64
 import numpy as np
 
 from . import data
+from . import toolbox_features as features
 from . import toolbox_views as views
 from .activations import top_patches
 from .image_sets import IMAGE_SETS, data_dir, image_set
@@ -96,6 +98,7 @@ class Toolbox:
         self.featviz: dict = {}  # (model, layer, channel) -> image
         self.model = self.get_model(model)
         self.spatial, self.flat = views.layer_choices(self.model)
+        self.dictionaries = features.layers(self.model)
         self.picture, self.layer, self.page, self.channel, self.head = picture, layer, 0, None, -1
         self.ui = build(self, _picture_names(), MODELS)
         self.widget = self.ui.root
@@ -203,16 +206,16 @@ class Toolbox:
             self.ui.show_model(self.model.name)  # the menu goes back to the model in use
             raise WeightsUnavailable(f"{error.args[0]} The page stays with {self.model.name}.") from error
         spatial, flat = views.layer_choices(model)
-        self.model, self.spatial, self.flat = model, spatial, flat
-        if self.layer not in spatial:
+        self.model, self.spatial, self.flat, self.dictionaries = model, spatial, flat, features.layers(model)
+        if self.layer not in spatial + self.dictionaries:
             self.layer = spatial[len(spatial) // 2]
-        self.ui.show_layers(spatial + flat, self.layer)
+        self.ui.show_layers(spatial + self.dictionaries + flat, self.layer)
         self.head = -1
         self.ui.show_heads(views.head_count(model))
         self.draw_picture(job)
 
     def set_layer(self, job: Job, layer: str) -> None:
-        maps = views.channel_maps(self.model, self.x, layer)  # a clear error for a layer with no grid
+        maps = features.feature_maps(self.model, self.x, layer)  # a clear error for a layer with no grid
         self.layer, self.maps, self.page = layer, maps, 0
         self.channel = int(views.strength(maps).argmax())
         self.draw_attention()
@@ -269,7 +272,8 @@ class Toolbox:
         c, layer = self.channel, self.layer
         self.ui.show("map", views.channel_map_png(self.img, self.maps, c, layer))
         unit = views.strongest_unit(self.maps, c)
-        self.ui.show("guided", views.guided_png(self.model, self.x, layer, c, unit))
+        guided = features.guided_png if features.split(layer)[1] is not None else views.guided_png
+        self.ui.show("guided", guided(self.model, self.x, layer, c, unit))
         key = (self.model.name, layer, c)
         self.ui.show_featviz(
             views.featviz_png(self.featviz[key], layer, c, self.steps) if key in self.featviz else None
@@ -289,8 +293,13 @@ class Toolbox:
             counted = self.ui.counting(
                 images, f"top patches of {self.layer} over {what}", lambda: job.superseded
             )
-            channels = range(len(self.maps))
-            self.patches[key] = (top_patches(self.model, counted, self.layer, channels, k=6), what)
+            layer, sae = features.split(self.layer)
+            transform = None if sae is None else sae.maps
+            units = range(len(self.maps))
+            self.patches[key] = (
+                top_patches(self.model, counted, layer, units, k=6, transform=transform),
+                what,
+            )
         top, what = self.patches[key]
         c = self.channel
         self.ui.show("patches", views.patches_png(top.patches[c], top.values[c], c, what))
@@ -298,16 +307,16 @@ class Toolbox:
     def draw_featviz(self, job: Job) -> None:
         key = (self.model.name, self.layer, self.channel)
         if key not in self.featviz:
-            self.ui.progress(0, self.steps, f"feature visualization of {self.layer} ch {self.channel}")
+            self.ui.progress(0, self.steps, f"feature visualization of {self.layer} #{self.channel}")
 
             def step(s) -> bool:
                 self.ui.progress(s.step + 1, self.steps)
                 return job.superseded
 
             size = views.input_size(self.model, self.size)
-            img = views.feature_visualization(
-                self.model, self.layer, self.channel, self.steps, size, stop=step
-            )
+            goal = features.objective(self.layer, self.channel)
+            layer = features.split(self.layer)[0]
+            img = views.feature_visualization(self.model, layer, self.channel, self.steps, size, step, goal)
             if job.superseded:  # stopped early: a newer request wants the worker
                 return
             self.featviz[key] = img

@@ -187,9 +187,7 @@ def mosaic(
     canvas = Image.new("RGB", (width, top + rows * (TILE + GAP) + 26), "white")
     draw = ImageDraw.Draw(canvas)
     draw.font = font(12)
-    draw.text(
-        (2, 3), f"{layer}: {len(order)} channels, strongest first (page {page + 1}/{pages})", fill="black"
-    )
+    draw.text((2, 3), f"{layer}: {len(order)} maps, strongest first (page {page + 1}/{pages})", fill="black")
     for r, c in enumerate(shown):
         t = np.clip((values[c] - lo) / (hi - lo), 0, 1)
         tile = Image.fromarray(np.uint8(cmap(t)[..., :3] * 255)).resize((TILE, TILE), Image.NEAREST)
@@ -218,7 +216,7 @@ def channel_map_png(img: np.ndarray, maps: torch.Tensor, channel: int, layer: st
         img,
         a,
         ax=fig.add_subplot(),
-        title=f"{layer} ch {channel}: max {a.max():.2f}",
+        title=f"{layer} #{channel}: max {a.max():.2f}",
         label="activation",
         kind="positive" if maps.min() >= 0 else "signed",
     )
@@ -320,15 +318,15 @@ def patches_png(patches: list[np.ndarray], values: np.ndarray, channel: int, sou
         ax.imshow(patch)
         ax.set_title(f"{v:.1f}", fontsize=8)
         ax.set(xticks=[], yticks=[])
-    fig.suptitle(f"ch {channel}: top patches of {source}", fontsize=9)
+    fig.suptitle(f"#{channel}: top patches of {source}", fontsize=9)
     return figure_png(fig)
 
 
 def feature_visualization(
-    model: ModelLike, layer: str, channel: int, steps: int, size: int, stop=None
+    model: ModelLike, layer: str, channel: int, steps: int, size: int, stop=None, objective=None
 ) -> np.ndarray:
-    """An image (HxWx3 in [0, 1]) that excites the channel: Fourier-parameterised ascent with the
-    transforms of notebook 08 (Olah et al. 2017). stop(step) -> True ends the ascent early."""
+    """An image (HxWx3 in [0, 1]) that excites the channel (or maximises `objective`): Fourier ascent with
+    the transforms of notebook 08 (Olah et al. 2017). stop(step) -> True ends the ascent early."""
     pad_w = max(2, size // 16)
     transforms = [
         optvis.pad(pad_w),
@@ -343,7 +341,7 @@ def feature_visualization(
         transforms.append(optvis.centre_crop(size) if fixed else optvis.crop_to_multiple(size // grid[2]))
     x = optvis.ascent(
         model,
-        objectives.channel(layer, channel),
+        objective or objectives.channel(layer, channel),
         optvis.fourier_image(model, size, seed=0),
         steps,
         lr=0.05,
@@ -360,7 +358,7 @@ def featviz_png(img: np.ndarray, layer: str, channel: int, steps: int) -> bytes:
     fig = Figure(figsize=(2.9, 2.9))
     ax = fig.add_subplot()
     ax.imshow(img)
-    ax.set(title=f"what ch {channel} wants ({steps} steps)", xticks=[], yticks=[])
+    ax.set(title=f"what #{channel} wants ({steps} steps)", xticks=[], yticks=[])
     ax.title.set_fontsize(10)
     return figure_png(fig)
 

@@ -37,7 +37,7 @@ class Page:
         wide = {"description_width": "initial"}
         self.picture = w.Dropdown(options=pictures, value=app.picture, description="Picture", style=wide)
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="Upload a picture")
-        layers = app.spatial + app.flat
+        layers = app.spatial + app.dictionaries + app.flat
         self.layer = w.Dropdown(options=layers, value=app.layer, description="Layer", style=wide)
         self.model = w.Dropdown(options=models, value=app.model.name, description="Model", style=wide)
         self.head = w.Dropdown(options=[("mean", -1)], value=-1, description="Head", style=wide)
