@@ -51,6 +51,8 @@ WRONG = {
     "train": ("opt.zero_grad()", "pass", "values differ"),
     # rises counted as negative drops
     "drop_and_increase": ("np.maximum(y - o, 0) / y", "(y - o) / y", "[0]: yours is"),
+    # the decoder bias not subtracted before encoding
+    "encode": ("(a / sae.scale - sae.b_dec)", "(a / sae.scale)", "values differ"),
     # the blocks multiplied in the wrong order: the first block's routing applied last
     "rollout": (
         "result = step if result is None else step @ result",

@@ -113,7 +113,7 @@ class SparseAutoencoder(nn.Module):
         n_features, d = state["W_enc"].shape
         sae = cls(d, n_features, int(state.pop("k")), float(state.pop("scale")))
         sae.load_state_dict({name: t.float() for name, t in state.items()}, strict=False)
-        return sae.eval()
+        return sae.eval().requires_grad_(False)  # a trained dictionary, read, not trained
 
 
 def shipped(layer: str, folder: Path = WEIGHTS_DIR) -> SparseAutoencoder:
