@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae clean
+.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae grade clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ install: $(STAMP)
 ## ruff: lint everything, check the formatting of the code (notebooks are linted, not reformatted).
 lint: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[lint]"
-	$(BIN)/ruff check vizkit tests tools benchmarks notebooks
-	$(BIN)/ruff format --check vizkit tests tools benchmarks
+	$(BIN)/ruff check vizkit tests tools benchmarks notebooks course
+	$(BIN)/ruff format --check vizkit tests tools benchmarks course
 
 ## Open the notebooks in JupyterLab (as root, e.g. in a container, Jupyter needs --allow-root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -120,6 +120,13 @@ train-vit: install
 ## vizkit/weights/sae/TRAINING.json).
 train-sae: install
 	$(BIN)/python tools/train_sae.py --steps 3000
+
+## Grade collected submissions in parallel (course/grade.py; course/README.md): SUBMITTED=<dir> holds
+## <student>/<assignment>/<notebook>.ipynb; grades.csv and feedback under build/grades/.
+SUBMITTED ?= build/assignments/submitted
+TIMEOUT   ?= 120
+grade: install
+	$(BIN)/python course/grade.py $(SUBMITTED) --workers $(WORKERS) --timeout $(TIMEOUT)
 
 clean:
 	rm -rf build $(VENV)

@@ -272,7 +272,7 @@ class Toolbox:
         c, layer = self.channel, self.layer
         self.ui.show("map", views.channel_map_png(self.img, self.maps, c, layer))
         unit = views.strongest_unit(self.maps, c)
-        guided = features.guided_png if features.split(layer)[1] is not None else views.guided_png
+        guided = features.feature_guided_png if features.split(layer)[1] is not None else views.guided_png
         self.ui.show("guided", guided(self.model, self.x, layer, c, unit))
         key = (self.model.name, layer, c)
         self.ui.show_featviz(

@@ -14,7 +14,7 @@ from .hooks import frozen, record, relu_rule
 from .layers import ModelLike
 from .toolbox_views import channel_maps, figure_png
 
-__all__ = ["SUFFIX", "feature_maps", "guided_png", "layers", "objective", "split"]
+__all__ = ["SUFFIX", "feature_guided_png", "feature_maps", "layers", "objective", "split"]
 
 SUFFIX = " · SAE features"
 
@@ -52,7 +52,9 @@ def objective(entry: str, unit: int) -> objectives.Objective:
     return objectives.channel(layer, unit) if sae is None else objectives.direction(layer, sae.W_enc[unit])
 
 
-def guided_png(model: ModelLike, x: torch.Tensor, entry: str, feature: int, unit: tuple[int, int]) -> bytes:
+def feature_guided_png(
+    model: ModelLike, x: torch.Tensor, entry: str, feature: int, unit: tuple[int, int]
+) -> bytes:
     """Guided backprop of a feature's pre-activation at one unit of the layer (its encoder row read at
     that position), over the whole picture."""
     layer, sae = split(entry)
