@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae grade clean
+.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae grade course-install course clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -120,6 +120,17 @@ train-vit: install
 ## vizkit/weights/sae/TRAINING.json).
 train-sae: install
 	$(BIN)/python tools/train_sae.py --steps 3000
+
+## The course on one server (course/README.md): JupyterHub into this environment (pinned in
+## course/requirements.txt), configurable-http-proxy into course/node_modules (course/package-lock.json).
+course-install: install
+	$(BIN)/python -m pip install -q -c constraints.txt -r course/requirements.txt
+	cd course && npm ci --silent --no-audit --no-fund
+
+## JupyterHub for the course (as root, to start each user's server as that user), on HUB_PORT.
+HUB_PORT ?= 8000
+course: course-install
+	$(BIN)/jupyterhub -f course/jupyterhub_config.py --ip 0.0.0.0 --port $(HUB_PORT)
 
 ## Grade collected submissions in parallel (course/grade.py; course/README.md): SUBMITTED=<dir> holds
 ## <student>/<assignment>/<notebook>.ipynb; grades.csv and feedback under build/grades/.
