@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae grade course-install course clean
+.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae grade course-install course rehearse clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,9 +63,10 @@ test-seeds: install
 	$(BIN)/python tools/sweep.py $(NOTEBOOKS) --seeds $(SEEDS) --threads $(THREADS)
 
 ## A real browser (headless Chromium; Debian: apt-get install chromium chromium-driver) clicks the
-## toolbox served by Voila and runs notebook 12 in JupyterLab; screenshots in build/screenshots/.
+## toolbox served by Voila and runs notebook 12 in JupyterLab, and the course is rehearsed (as root, after
+## make course-install; course/rehearse.py); screenshots in build/screenshots/.
 test-browser: install
-	$(FAST_ENV) $(BIN)/python -m pytest tests/test_browser.py -m browser -v -p no:cacheprovider
+	$(FAST_ENV) $(BIN)/python -m pytest tests/test_browser.py tests/test_course.py -m browser -v -p no:cacheprovider
 
 ## The declared floors (floors.txt = the `>=` bounds of pyproject.toml) in a fresh Python 3.10
 ## environment: unit tests (not the nbgrader round trip), the browser tests and every notebook in fast
@@ -131,6 +132,10 @@ course-install: install
 HUB_PORT ?= 8000
 course: course-install
 	$(BIN)/jupyterhub -f course/jupyterhub_config.py --ip 0.0.0.0 --port $(HUB_PORT)
+
+## The course rehearsed end to end as root (course/rehearse.py: users, hub, exchange, Chromium, nbgrader).
+rehearse: course-install
+	$(BIN)/python course/rehearse.py
 
 ## Grade collected submissions in parallel (course/grade.py; course/README.md): SUBMITTED=<dir> holds
 ## <student>/<assignment>/<notebook>.ipynb; grades.csv and feedback under build/grades/.

@@ -42,16 +42,25 @@ if os.environ.get("VIZKIT_HUB_AUTH", "pam") == "dummy":
 c.Authenticator.allow_all = True  # every local account may log in: students need no list here
 c.Authenticator.admin_users = TEACHERS
 
-c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
+# A user's server: this environment's Python (VIZKIT_HUB_PYTHON: another interpreter that sees the same
+# packages, where this one is not readable by the users, as when it lives in root's home)
+c.Spawner.cmd = [os.environ.get("VIZKIT_HUB_PYTHON", sys.executable), "-m", "jupyterhub.singleuser"]
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     "OMP_NUM_THREADS": "1",  # one torch thread per student kernel: many kernels share the cores
     "VIZKIT_THREADS": "1",
     "MKL_NUM_THREADS": "1",
-    "JUPYTER_CONFIG_PATH": str(HERE),  # nbgrader_config.py: the course and its exchange
+    # nbgrader_config.py (the course and its exchange), then this environment's server extensions and
+    # JupyterLab extensions (nbgrader's Assignments tab) for an interpreter whose own prefix is elsewhere
+    "JUPYTER_CONFIG_PATH": os.pathsep.join([str(HERE), f"{sys.prefix}/etc/jupyter"]),
+    "JUPYTER_PATH": f"{sys.prefix}/share/jupyter",
     "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
 }
 c.Spawner.env_keep.extend(["VIZKIT_EXCHANGE", "VIZKIT_FAST", "VIZKIT_OFFLINE"])  # passed on from the hub's
+if os.environ.get("VIZKIT_HUB_SERVICE_TOKEN"):  # the rehearsal's admin: creates users, starts their servers
+    c.JupyterHub.services = [{"name": "rehearsal", "api_token": os.environ["VIZKIT_HUB_SERVICE_TOKEN"]}]
+    c.JupyterHub.load_roles = [{"name": "rehearsal", "services": ["rehearsal"],
+                                "scopes": ["admin:users", "admin:servers", "tokens", "access:servers"]}]  # fmt: skip
 c.Spawner.mem_limit = os.environ.get("VIZKIT_HUB_MEM_LIMIT", "4G")  # advertised to the server; enforced by
 # a container spawner (see course/README.md for a course that outgrows one machine)
 c.Spawner.http_timeout = 120  # the first import of torch on a cold machine takes a while

@@ -3,6 +3,7 @@
 Needs `make course-install` (JupyterHub into the project's environment, configurable-http-proxy into
 course/node_modules); skipped, with the reason, without them."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -68,3 +69,23 @@ def test_jupyterhub_starts_from_the_course_config_and_answers_its_api(tmp_path):
             hub.wait()
     time.sleep(1)
     assert get(f"http://127.0.0.1:{port}/hub/api/")[0] == 0  # nothing answers any more: the proxy is gone too
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(os.geteuid() != 0, reason="the rehearsal creates local users (useradd): run as root")
+@pytest.mark.skipif(not HUB.exists(), reason="JupyterHub is not installed here: make course-install")
+@pytest.mark.skipif(
+    not shutil.which("chromedriver"), reason="no chromedriver (Debian: apt-get install chromium-driver)"
+)
+@pytest.mark.skipif(not shutil.which("useradd"), reason="no useradd on this machine")
+def test_the_course_rehearsed_end_to_end():
+    """course/rehearse.py: release through the exchange, a student logs in with Chromium, fetches, solves and
+    submits through her server, another submits unsolved; collect, nbgrader autograde, feedback; asserts
+    full marks and zero, both feedback files, and that no user or server is left behind."""
+    spec = importlib.util.spec_from_file_location("rehearse", COURSE / "rehearse.py")
+    rehearse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rehearse)
+    assert rehearse.main([]) == 0
+    for user in (rehearse.TEACHER, rehearse.ALICE, rehearse.BOB):
+        assert subprocess.run(["id", user], capture_output=True).returncode != 0  # removed
+    assert subprocess.run(["pgrep", "-f", "jupyterhub.singleuser"], capture_output=True).returncode != 0
