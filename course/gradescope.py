@@ -26,8 +26,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import nbformat
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import grade  # noqa: E402  (course/grade.py, beside this file here and in the bundle)
@@ -80,14 +78,14 @@ def run(root: Path) -> dict:
 
     submitted = {p.name: p for p in (root / "submission").rglob("*.ipynb")}
     tests = []
-    for source in sorted((root / "source" / "notebooks").glob("*.ipynb")):
-        steps = grade.plan(nbformat.read(source, 4))
+    sources = sorted((root / "source" / "notebooks").glob("*.ipynb"))
+    for source, steps in zip(sources, grade.plans([str(p) for p in sources])):  # read in a throwaway process
         checks = [s for s in steps if s["kind"] == "check"]
         if source.name not in submitted:
             why = f"no {source.name} in your submission (upload the notebook under its own name)"
             results = [_zero(s, why) for s in checks]
         else:
-            scope, rest = grade.warm_up(steps, source)
+            scope, rest = grade.warm_up(steps)
             results, why = grade.grade_one(
                 grade.program(rest, submitted[source.name]), scope, TIMEOUT, MEMORY
             )

@@ -36,10 +36,14 @@ c.ConfigurableHTTPProxy.command = [
 ]
 
 if os.environ.get("VIZKIT_HUB_AUTH", "pam") == "dummy":
+    if not os.environ.get("VIZKIT_HUB_PASSWORD"):  # without one, anyone could log in as anyone
+        raise SystemExit(
+            "VIZKIT_HUB_AUTH=dummy needs VIZKIT_HUB_PASSWORD (the one password of the rehearsal)"
+        )
     c.JupyterHub.authenticator_class = "dummy"
-    if os.environ.get("VIZKIT_HUB_PASSWORD"):
-        c.DummyAuthenticator.password = os.environ["VIZKIT_HUB_PASSWORD"]
+    c.DummyAuthenticator.password = os.environ["VIZKIT_HUB_PASSWORD"]
 c.Authenticator.allow_all = True  # every local account may log in: students need no list here
+c.Authenticator.blocked_users = {"root"}  # whose server would run as root
 c.Authenticator.admin_users = TEACHERS
 
 # A user's server: this environment's Python (VIZKIT_HUB_PYTHON: another interpreter that sees the same

@@ -47,7 +47,12 @@ def get(url: str) -> tuple[int, bytes]:
 )
 def test_jupyterhub_starts_from_the_course_config_and_answers_its_api(tmp_path):
     port, hub_port, api_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "VIZKIT_HUB_STATE": str(tmp_path / "state"), "VIZKIT_HUB_AUTH": "dummy"}
+    env = {
+        **os.environ,
+        "VIZKIT_HUB_STATE": str(tmp_path / "state"),
+        "VIZKIT_HUB_AUTH": "dummy",
+        "VIZKIT_HUB_PASSWORD": "x",
+    }
     command = [str(HUB), "-f", str(COURSE / "jupyterhub_config.py"), "--ip", "127.0.0.1", "--port", str(port),
                f"--JupyterHub.hub_port={hub_port}", f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{api_port}"]  # fmt: skip
     with open(tmp_path / "hub.log", "wb") as log:

@@ -215,3 +215,18 @@ def test_the_training_tool_writes_dictionaries_that_load_and_a_record(tmp_path):
         assert dictionaries.shipped(layer, tmp_path).directions.shape[0] == shape["n_features"]
         assert record[layer]["steps"] == 3 and record[layer]["training_vectors"]["vectors"] == 4 * 32
         assert 0 <= record[layer]["dead_fraction"] <= 1 and record[layer]["l0"] <= shape["k"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "got nothing"),
+        ({"feature": 1}, "a feature without a dictionary"),
+        ({"dictionary": "sae"}, "a dictionary without a feature"),
+        ({"direction": torch.ones(3), "feature": 1}, "not both"),
+    ],
+)
+def test_ablated_says_what_it_needs(kwargs, message):
+    kwargs = {k: identity_dictionary(3, 3) if v == "sae" else v for k, v in kwargs.items()}
+    with pytest.raises(ValueError, match=message):
+        vizkit.ablated(identity_net(), "0", **kwargs)

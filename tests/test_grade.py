@@ -7,9 +7,11 @@ import importlib.util
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("grade", ROOT / "course" / "grade.py")
@@ -56,6 +58,11 @@ def submissions(course: Path) -> dict[str, tuple[nbformat.NotebookNode | str, fl
         "reader": (with_solution("", "", f"print(open({str(secret)!r}).read()[:100])\n" + function + "    return 0\n"), 0,
                    "PermissionError" if os.geteuid() == 0 else "differs"),
         "not-a-notebook": ("this is not JSON", 0, "unreadable notebook"),
+        "closes-its-pipe": (with_solution("", "", "import os\nos.close(3)\nwhile True:\n    pass\n"), 0, "time limit"),
+        "forks": (with_solution("", "", "import subprocess\nsubprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+                                + function + "    return 0\n"), 0, "differs"),
+        "environment": (with_solution("", "", "import os\nraise RuntimeError(f\"secret: {os.environ.get('VIZKIT_TEST_SECRET')}\")\n"),
+                        0, "RuntimeError: secret: None"),
     }  # fmt: skip
 
 
@@ -63,7 +70,8 @@ def test_the_plan_keeps_what_the_checks_read_and_no_solution():
     steps = grade.plan(nbformat.read(SOURCE, 4))
     kinds = [s["kind"] for s in steps]
     assert kinds.count("check") == 1 and kinds.count("solution") == 1 and len(steps) <= 5
-    assert all(s["source"] == "" for s in steps if s["kind"] == "solution")  # no solution leaves the source
+    solution = [s["source"] for s in steps if s["kind"] == "solution"][0]
+    assert grade.STUB in solution and SOLUTION not in solution  # the release's stub: no solution leaves
     assert any("load_model" in s["source"] for s in steps)  # the model the check reads
     assert not any("GrabCut" in s["source"] or "class_map_explorer" in s["source"] for s in steps)
 
@@ -73,6 +81,11 @@ def test_names_read_and_defined_by_a_cell():
         "import numpy as np\nfrom a.b import c as d\nx = f(y)\ndef g(z):\n    %magic\n    return z\n"
     )
     assert {"np", "d", "x", "g"} <= defined and {"f", "y"} <= used
+    defined, used = grade.names("n += 1\nmodel.fc = None\ncfg['lr'] = 0.1\n")
+    assert {"n", "model", "cfg"} <= used and {
+        "model",
+        "cfg",
+    } <= defined  # they change what earlier cells made
 
 
 def test_twenty_submissions_graded_in_parallel_each_as_expected(tmp_path):
@@ -89,7 +102,11 @@ def test_twenty_submissions_graded_in_parallel_each_as_expected(tmp_path):
     out = course / "grades"
     args = [str(course / "submitted"), "--source", str(course / "source"), "--workers", "2",
             "--timeout", "20", "--memory-gb", "1.5", "--out", str(out)]  # fmt: skip
-    assert grade.main(args) == 0
+    os.environ["VIZKIT_TEST_SECRET"] = "s3cret"  # the grader's environment: no child may see it
+    try:
+        assert grade.main(args) == 0
+    finally:
+        del os.environ["VIZKIT_TEST_SECRET"]
     with open(out / "grades.csv") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     assert set(rows) == set(expected)
@@ -101,3 +118,18 @@ def test_twenty_submissions_graded_in_parallel_each_as_expected(tmp_path):
         )
         assert phrase in text, (student, text)
     assert len(list(out.glob("gradebook-*.jsonl"))) == 2
+    if os.geteuid() == 0:  # nothing of the children's users is left running (the "forks" sleeper included)
+        left = [p for p in Path("/proc").glob("[0-9]*") if p.exists() and p.stat().st_uid in (61000, 61001)]
+        assert left == []
+    assert not list(Path(tempfile.gettempdir()).glob("grade-*"))  # every child's home removed
+
+
+def test_a_source_others_can_read_is_refused_as_root(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("only root's children change user; as another user the check does not apply")
+    (tmp_path / "submitted" / "a" / "ps1").mkdir(parents=True)
+    shutil.copy(SOURCE, tmp_path / "submitted" / "a" / "ps1")
+    with pytest.raises(SystemExit, match="can be read by other users"):
+        grade.main(
+            [str(tmp_path / "submitted"), "--source", str(ROOT / "notebooks"), "--out", str(tmp_path / "g")]
+        )

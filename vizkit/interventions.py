@@ -58,8 +58,17 @@ def ablated(
     dictionary and feature (an index, or several): the feature's part of the dictionary's reconstruction is
     removed (a <- a - z_f (decode(e_f) - decode(0)), z_f = encode(a)[f]): only where the feature is active.
     """
-    if (direction is None) == (dictionary is None or feature is None):
-        raise ValueError("give a direction (C,), or a dictionary and a feature index, not both")
+    if direction is not None and (dictionary is not None or feature is not None):
+        raise ValueError("give a direction (C,), or a dictionary and a feature index: not both")
+    if direction is None and (dictionary is None or feature is None):
+        given = (
+            "a dictionary without a feature"
+            if dictionary is not None
+            else "a feature without a dictionary"
+            if feature is not None
+            else "nothing"
+        )
+        raise ValueError(f"give a direction (C,), or a dictionary and a feature index; got {given}")
     if direction is not None:
 
         def edit(a: torch.Tensor) -> torch.Tensor:

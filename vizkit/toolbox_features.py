@@ -62,7 +62,7 @@ def feature_guided_png(
     with frozen(model) as net, relu_rule(net, "guided"), record(net, [layer]) as rec:
         net(x)
         a = rec[layer]
-        (a[0, :, unit[0], unit[1]] @ sae.W_enc[feature].detach()).backward()
+        (a[0, :, unit[0], unit[1]] @ sae.W_enc[feature].detach().to(a)).backward()  # the model's device
     fig = Figure(figsize=(2.9, 2.9))
     ax = fig.add_subplot()
     ax.imshow(heatmaps.gradient_image(x.grad[0].cpu().numpy()))
