@@ -104,15 +104,19 @@ class SparseAutoencoder(nn.Module):
     def save(self, path: str | PathLike) -> None:
         """Write the weights in fp16 (and k), for load()."""
         state = {name: t.detach().half() for name, t in self.state_dict().items() if name != "scale"}
-        torch.save({**state, "scale": self.scale.float(), "k": torch.tensor(self.k)}, path)
+        torch.save(
+            {**state, "scale": self.scale.float(), "k": torch.tensor(self.k)}, path
+        )  # scale kept in fp32
 
     @classmethod
     def load(cls, path: str | PathLike) -> SparseAutoencoder:
         """A dictionary written by save() (loaded with weights_only=True)."""
         state = torch.load(path, map_location="cpu", weights_only=True)
         n_features, d = state["W_enc"].shape
-        sae = cls(d, n_features, int(state.pop("k")), float(state.pop("scale")))
-        sae.load_state_dict({name: t.float() for name, t in state.items()}, strict=False)
+        sae = cls(d, n_features, int(state.pop("k")))
+        sae.load_state_dict(
+            {name: t.float() for name, t in state.items()}
+        )  # strict: a missing weight is an error
         return sae.eval().requires_grad_(False)  # a trained dictionary, read, not trained
 
 
@@ -179,9 +183,11 @@ def train_sae(
             pre = sae.pre_activations(x).masked_fill(~dead, -torch.inf)
             top = pre.topk(min(aux_k, int(dead.sum())), dim=1)
             z_aux = torch.zeros_like(pre).scatter_(1, top.indices, top.values.relu())
-            residual = err.detach()
+            residual = (
+                err.detach()
+            )  # what the live features left; its variance normalises, as the main loss's
             aux = (residual - z_aux @ sae.W_dec * sae.scale).pow(2).sum(1).mean()
-            loss = loss + aux / residual.pow(2).sum(1).mean().clamp(min=1e-12) / 32
+            loss = loss + aux / (residual - residual.mean(0)).pow(2).sum(1).mean().clamp(min=1e-12) / 32
         opt.zero_grad()
         loss.backward()
         _unit_step(opt, sae.W_dec)
