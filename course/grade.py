@@ -48,7 +48,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534  # the children's group, and their user where no worker's own is given
-FIRST_UID = 61000  # worker n's children run as FIRST_UID + n (ids with no account: no files, no processes)
+UID_BASE = 100_000  # worker n of the grader with pid p: its children run as UID_BASE + 64 p + n (ids with no
+# account, no files, no processes; distinct for graders running at once, which would otherwise kill each other's)
 FILE_SIZE = 100 * 2**20  # the largest file a child may write
 PROCESSES = 64  # processes (and threads) per children's user
 ENV = {
@@ -318,6 +319,11 @@ def _work(jobs: mp.Queue, done: mp.Queue, gradebook: Path, timeout: float, memor
         done.put(row)
 
 
+def child_uid(worker: int) -> int:
+    """The user id of worker `worker`'s children (as root): unique to this grader process and worker."""
+    return UID_BASE + 64 * os.getpid() + worker
+
+
 def _source(source: Path, assignment: str, name: str) -> Path:
     """The teacher's notebook `name`: in source, or in source/<assignment> (nbgrader's source folder)."""
     return source / name if (source / name).exists() else source / assignment / name
@@ -367,8 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from tqdm.auto import tqdm
 
-    if args.workers < 1 or args.timeout <= 0 or args.memory_gb <= 0:
-        raise SystemExit("need --workers >= 1, --timeout > 0 and --memory-gb > 0")
+    if not 1 <= args.workers <= 64 or args.timeout <= 0 or args.memory_gb <= 0:
+        raise SystemExit("need 1 <= --workers <= 64, --timeout > 0 and --memory-gb > 0")
     found = submissions(args.submitted, args.source)
     if not found:
         raise SystemExit(
@@ -392,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     for book in books:
         book.unlink(missing_ok=True)
     memory = int(args.memory_gb * 2**30)
-    workers = [ctx.Process(target=_work, args=(jobs, done, book, args.timeout, memory, FIRST_UID + w))
+    workers = [ctx.Process(target=_work, args=(jobs, done, book, args.timeout, memory, child_uid(w)))
                for w, book in enumerate(books)]  # fmt: skip
     for w in workers:
         w.start()
