@@ -284,6 +284,11 @@ def grade_one(
     return (None, f"the grader failed: {report['error']}") if isinstance(report, dict) else (report, "")
 
 
+def zero(step: dict, why: str) -> dict:
+    """A check's result when its notebook gave none: 0 points, and why."""
+    return {"grade_id": step["grade_id"], "points": step["points"], "score": 0.0, "message": why}
+
+
 def _kill_all(pid: int, uid: int) -> None:
     """SIGKILL the child's process group and, as root, every process of uid (one that left the group too)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -311,8 +316,7 @@ def _work(jobs: mp.Queue, done: mp.Queue, gradebook: Path, timeout: float, memor
         start = time.monotonic()
         results, why = grade_one(program(rest, Path(path)), scope, timeout, memory, uid)
         if results is None:
-            results = [{"grade_id": s["grade_id"], "points": s["points"], "score": 0.0, "message": why}
-                       for s in steps if s["kind"] == "check"]  # fmt: skip
+            results = [zero(s, why) for s in steps if s["kind"] == "check"]
         row = {**key, "checks": results, "seconds": round(time.monotonic() - start, 2)}
         with open(gradebook, "a") as f:  # opened after the child is gone: no child holds it
             f.write(json.dumps(row) + "\n")

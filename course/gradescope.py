@@ -83,13 +83,13 @@ def run(root: Path) -> dict:
         checks = [s for s in steps if s["kind"] == "check"]
         if source.name not in submitted:
             why = f"no {source.name} in your submission (upload the notebook under its own name)"
-            results = [_zero(s, why) for s in checks]
+            results = [grade.zero(s, why) for s in checks]
         else:
             scope, rest = grade.warm_up(steps)
             results, why = grade.grade_one(
                 grade.program(rest, submitted[source.name]), scope, TIMEOUT, MEMORY
             )
-            results = results if results is not None else [_zero(s, why) for s in checks]
+            results = results if results is not None else [grade.zero(s, why) for s in checks]
         tests += [{"name": f"{source.stem} · {r['grade_id']}", "score": r["score"], "max_score": r["points"],
                    "output": r["message"], "visibility": "visible"} for r in results]  # fmt: skip
     report = {
@@ -103,10 +103,6 @@ def run(root: Path) -> dict:
     (root / "results").mkdir(parents=True, exist_ok=True)
     (root / "results" / "results.json").write_text(json.dumps(report, indent=2))
     return report
-
-
-def _zero(step: dict, why: str) -> dict:
-    return {"grade_id": step["grade_id"], "points": step["points"], "score": 0.0, "message": why}
 
 
 def main(argv: list[str] | None = None) -> int:
