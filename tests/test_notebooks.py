@@ -51,3 +51,13 @@ def test_exercise_problems_are_detected():
     assert nbtools.exercise_problems([solution, checker]) == []
     checker.metadata["nbgrader"]["locked"] = False
     assert any("must be locked" in p for p in nbtools.exercise_problems([solution, checker]))
+
+
+def test_reference_problems_are_detected():
+    linked = "**Papers.** Zeiler & Fergus, [*Visualizing*](https://arxiv.org/abs/1311.2901) (2013)"
+    assert nbtools.reference_problems(linked + ". Lecture: CS231n lecture 12.") == []
+    unlinked = linked + "; Springenberg et al., *Striving for Simplicity* (2015).\n\nMore."
+    assert nbtools.reference_problems(unlinked) == [
+        "reference without a link: 'Springenberg et al., *Striving for Simplicity* (2015).'"
+    ]
+    assert nbtools.reference_problems("# 99 · no papers") == ["no **Papers.** paragraph in the first cell"]

@@ -68,7 +68,21 @@ def problems(path: Path) -> list[str]:
     for word in ("What you will learn", "Takeaways", "Exercises"):
         if word not in text:
             found.append(f"no {word!r} section")
-    return found + exercise_problems(cells)
+    return found + reference_problems(cells[0].source) + exercise_problems(cells)
+
+
+def reference_problems(intro: str) -> list[str]:
+    """Each entry of the introduction's **Papers.** paragraph (entries split by ';') links to its source."""
+    start = intro.find("**Paper")
+    if start < 0:
+        return ["no **Papers.** paragraph in the first cell"]
+    end = intro.find("\n\n", start)
+    paragraph = intro[start : end if end > 0 else None].split("Lecture:")[0]
+    return [
+        f"reference without a link: {entry.strip()[:60]!r}"
+        for entry in paragraph.split(";")
+        if "](http" not in entry
+    ]
 
 
 def exercise_problems(cells: list) -> list[str]:
