@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab toolbox gallery gallery-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae grade course-install course rehearse clean
+.PHONY: install lint lab toolbox book-install book book-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae grade course-install course rehearse clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ install: $(STAMP)
 ## ruff: lint everything, check the formatting of the code (notebooks are linted, not reformatted).
 lint: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[lint]"
-	$(BIN)/ruff check vizkit tests tools benchmarks notebooks course
-	$(BIN)/ruff format --check vizkit tests tools benchmarks course
+	$(BIN)/ruff check vizkit tests tools benchmarks notebooks course book/conf.py
+	$(BIN)/ruff format --check vizkit tests tools benchmarks course book/conf.py
 
 ## Open the notebooks in JupyterLab (as root, e.g. in a container, Jupyter needs --allow-root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -31,14 +31,23 @@ TOOLBOX_PORT ?= 8866
 toolbox: install
 	$(BIN)/voila notebooks/toolbox.ipynb --no-browser --port=$(TOOLBOX_PORT)
 
-## Execute every notebook (full mode) and render it to HTML under build/gallery/.
-gallery: install
-	$(BIN)/python tools/gallery.py
+## The series as a website under build/book/ (Sphinx + MyST-NB, pinned in book/requirements.txt; MathJax
+## from npm, book/package-lock.json): every
+## notebook executed in full mode and cached in build/book-runs/ (rerun only when it or vizkit/ changed),
+## checked (figures too wide, text under 8 pt, warning text), failures listed at the end.
+book-install: install
+	$(BIN)/python -m pip install -q -c constraints.txt -r book/requirements.txt
+	cd book && npm ci --silent --no-audit --no-fund
 
-gallery-fast: install
-	VIZKIT_FAST=1 $(BIN)/python tools/gallery.py
+book: book-install
+	$(BIN)/python tools/book.py
 
-## Browser screenshots of the gallery's index and of notebook 07 (needs Chromium) under build/screenshots/.
+## CI's book: no notebook executed but 07 (fast mode), then opened in headless Chromium (tests/test_book.py).
+book-fast: book-install
+	$(BIN)/python tools/book.py --fast 07
+	$(BIN)/python -m pytest tests/test_book.py -m browser -v -p no:cacheprovider
+
+## Browser screenshots of the book's front page and of notebook 07 (needs Chromium) under build/screenshots/.
 screenshots:
 	$(BIN)/python tools/screenshots.py
 

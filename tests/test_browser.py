@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,19 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from browsers import SHOTS, chromium, free_port, needs_chromium, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "build" / "screenshots"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (os.path.exists(DRIVER) and BROWSER),
-        reason="needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver)",
-    ),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 def needs(module: str, extra: str = "lab"):
@@ -40,12 +29,6 @@ def needs(module: str, extra: str = "lab"):
     return pytest.mark.skipif(
         missing, reason=f"needs {module} (the `{extra}` extra: pip install -e '.[{extra}]')"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -74,38 +57,9 @@ def serving(command: list[str], url: str, log: Path):
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = BROWSER
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1366,900",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver = chromium()
     yield driver
     driver.quit()
-
-
-def wait_for(driver, test, seconds: float, what: str):
-    """Poll test(driver) until it returns something truthy; fail naming `what` (with a screenshot)."""
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            value = test(driver)
-            if value:
-                return value
-        except Exception:  # the element is not there yet, or was re-rendered
-            pass
-        time.sleep(0.5)
-    driver.save_screenshot(str(SHOTS / "failed.png"))
-    raise AssertionError(f"timed out after {seconds} s waiting for {what} (see build/screenshots/failed.png)")
 
 
 def src(driver, css: str) -> str:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browsers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "course"
 HUB = Path(sys.executable).parent / "jupyterhub"
 PROXY = COURSE / "node_modules" / ".bin" / "configurable-http-proxy"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, bytes]:

@@ -1,4 +1,4 @@
-"""The gallery and the seed sweep go on past a failing notebook and say which cell failed."""
+"""The book and the seed sweep go on past a failing notebook and say which cell failed."""
 
 import importlib.util
 import json
@@ -30,12 +30,12 @@ def notebook(tmp_path: Path, *sources: str) -> Path:
 
 
 def test_a_failing_cell_is_named_and_the_run_reports_it(tmp_path):
-    gallery = tool("gallery")
+    runs = tool("runs")
     path = notebook(tmp_path, "x = 1", "raise ValueError('the claim does not hold')", "x = 2")
     nb = nbformat.read(path, as_version=4)
-    assert gallery.execute(nb, path) == "cell 1: ValueError: the claim does not hold"
-    assert gallery.failure(nb) == "cell 1: ValueError: the claim does not hold"
-    assert not nb.cells[2].get("outputs") and gallery.failure(nbformat.v4.new_notebook()) == ""
+    assert runs.execute(nb, path) == "cell 1: ValueError: the claim does not hold"
+    assert runs.failure(nb) == "cell 1: ValueError: the claim does not hold"
+    assert not nb.cells[2].get("outputs") and runs.failure(nbformat.v4.new_notebook()) == ""
 
 
 def test_the_sweep_reports_failures_and_the_smallest_margin(tmp_path, monkeypatch):
@@ -81,3 +81,35 @@ def test_prose_numbers_finds_a_number_nothing_checks(tmp_path, capsys):
     assert prose.asserts_value("vizkit.expect('hits', h, at_least=0.85)", "85%")  # ASSERTED: by value
     assert not prose.asserts_value("vizkit.expect('hits', h, at_least=0.8)", "85%")
     assert not prose.asserts_value("print(0.85)", "85%") and prose.asserts_value("assert d < 0.15", "0.15")
+
+
+def test_the_book_reruns_a_notebook_only_when_it_or_the_package_changed(tmp_path, monkeypatch):
+    book = tool("book")
+    monkeypatch.setattr(book, "RUNS", tmp_path / "runs")
+    path = notebook(tmp_path, "print(6 * 7)")
+    nb, record = book.executed(path, "fast", "package-1")
+    assert not record["cached"] and "42" in nb.cells[0].outputs[0]["text"]
+    assert book.executed(path, "fast", "package-1")[1]["cached"]  # same source, same package
+    assert not book.executed(path, "fast", "package-2")[1]["cached"]  # vizkit/ changed
+    path.write_text(path.read_text().replace("6 * 7", "6 * 8"))
+    nb, record = book.executed(path, "fast", "package-2")  # the notebook changed
+    assert not record["cached"] and "48" in nb.cells[0].outputs[0]["text"]
+    assert book.package_digest() == book.package_digest() and len(book.package_digest()) == 64
+
+
+def test_the_book_goes_on_past_a_failing_notebook_and_lists_it(tmp_path, monkeypatch):
+    book = tool("book")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name, source in (("01_bad", "raise ValueError('no')"), ("02_good", "x = 1")):
+        nbformat.write(
+            nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), folder / f"{name}.ipynb"
+        )
+    for name, value in (("NOTEBOOKS", folder), ("SRC", tmp_path / "src"), ("RUNS", tmp_path / "runs")):
+        monkeypatch.setattr(book, name, value)
+    monkeypatch.setattr(book.book_pages, "generated", lambda *args: {})
+    failures = book.stage_notebooks(fast=False, execute=[])
+    assert failures == ["01_bad.ipynb: cell 0: ValueError: no"]
+    assert (tmp_path / "src" / "02_good.ipynb").exists() and (tmp_path / "src" / "01_bad.ipynb").exists()
+    assert json.loads((tmp_path / "runs" / "full" / "01_bad.json").read_text())["failed"]
+    assert not book.executed(folder / "01_bad.ipynb", "full", book.package_digest())[1]["cached"]  # run again

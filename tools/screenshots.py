@@ -1,7 +1,7 @@
-"""Browser screenshots of the rendered gallery, for people to look at: build/screenshots/*.png.
+"""Browser screenshots of the book's pages, for people to look at: build/screenshots/*.png.
 
 Usage: python tools/screenshots.py [PAGE ...]   (default: index.html and 07_cam.html)
-Needs the gallery (make gallery) and Chromium (Debian: apt-get install chromium). Pages are opened
+Needs the book (make book or make book-fast) and Chromium (Debian: apt-get install chromium). Pages are opened
 from disk with no network, so what the screenshot shows (formulas included) renders offline."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GALLERY = ROOT / "build" / "gallery"
+BOOK = ROOT / "build" / "book"
 OUT = ROOT / "build" / "screenshots"
 
 
@@ -25,10 +25,10 @@ def browser() -> str:
 
 
 def screenshot(page: str, height: int = 2400) -> Path:
-    """A 1280-px-wide screenshot of build/gallery/<page> after its scripts (MathJax) have run."""
-    source = GALLERY / page
+    """A 1280-px-wide screenshot of build/book/<page> after its scripts (MathJax) have run."""
+    source = BOOK / page
     if not source.exists():
-        raise SystemExit(f"{source} does not exist: run `make gallery` (or gallery-fast) first")
+        raise SystemExit(f"{source} does not exist: run `make book` (or book-fast) first")
     OUT.mkdir(parents=True, exist_ok=True)
     target = OUT / (Path(page).stem + ".png")
     command = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gallery import execute  # noqa: E402  (a sibling script, not a package)
+from runs import execute  # noqa: E402  (a sibling script, not a package)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "sweep"
