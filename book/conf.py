@@ -20,6 +20,9 @@ root_doc = "index"
 # The notebooks arrive executed (tools/book.py runs and caches them) or, in the fast build, as committed.
 nb_execution_mode = "off"
 nb_merge_streams = True
+# Widgets (the explorers, the toolbox) have no kernel in a static page: show the PNG of their default view
+# that each carries beside its widget view.
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type", "misc.highlighting_failure"]

@@ -36,6 +36,7 @@ return {
   typesetDone: typeof MathJax === 'undefined' || !!(MathJax.startup && MathJax.startup.promise &&
     (MathJax.startup.promise.then(() => { window.typesetDone = true; }), window.typesetDone)),
   images: [...document.querySelectorAll('img')].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
+  widgets: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
   colab: [...document.querySelectorAll('a[href*="colab.research.google.com/github/"]')].map(a => a.href),
   resources: performance.getEntriesByType('resource').map(r => r.name),
 };
@@ -92,6 +93,7 @@ def test_every_chapter_page_loads_typesets_and_links_to_its_notebook(site, brows
             assert facts["typeset"] >= facts["math"], (
                 f"{page}: {facts['math']} formulas, {facts['typeset']} typeset"
             )
+        assert not facts["widgets"], f"{page}: a widget shown as an empty view, not as its picture"
         broken = [src for src, ok in facts["images"] if not ok]
         assert not broken, f"{page}: images that did not load: {broken}"
         if page in NOTEBOOKS:

@@ -139,3 +139,15 @@ def test_notebook_cells_stay_short():
                     long_cells.append(f"{path.name} cell {i}: {n} lines")
     assert not long_cells, long_cells
     assert statistics.median(sizes) <= 9, statistics.median(sizes)
+
+
+def test_the_readme_stays_a_newcomers_page():
+    """At most 12,000 bytes, no issue numbers, and the picture and pages it points to exist."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) <= 12_000, f"README.md is {len(text.encode())} bytes: move detail to book/"
+    assert not re.search(r"#\d", text), re.search(r".{30}#\d.{10}", text)[0]
+    paths = re.findall(r"`((?:book|course|tools|tests|\.github)/[\w./-]+)`|\]\(([\w./-]+)\)", text)
+    missing = [p for pair in paths for p in pair if p and not (ROOT / p).exists()]
+    assert not missing, f"README.md points to files that do not exist: {missing}"

@@ -113,3 +113,17 @@ def test_the_book_goes_on_past_a_failing_notebook_and_lists_it(tmp_path, monkeyp
     assert (tmp_path / "src" / "02_good.ipynb").exists() and (tmp_path / "src" / "01_bad.ipynb").exists()
     assert json.loads((tmp_path / "runs" / "full" / "01_bad.json").read_text())["failed"]
     assert not book.executed(folder / "01_bad.ipynb", "full", book.package_digest())[1]["cached"]  # run again
+
+
+def test_the_book_drops_widgets_that_only_a_kernel_can_draw():
+    book = tool("book")
+    widget = {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}}
+    bar = nbformat.v4.new_output("display_data", {**widget, "text/plain": "  0%|          | 0/6"})
+    explorer = nbformat.v4.new_output(
+        "display_data", {**widget, "image/png": "iVBOR", "text/plain": "Explorer"}
+    )
+    text = nbformat.v4.new_output("stream", name="stdout", text="42\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("f()")])
+    nb.cells[0].outputs = [bar, explorer, text]
+    book.drop_live_widgets(nb)
+    assert nb.cells[0].outputs == [explorer, text]

@@ -93,11 +93,26 @@ def stage_static() -> None:
                 )
 
 
+def drop_live_widgets(nb: nbformat.NotebookNode) -> None:
+    """Remove the outputs that only a live kernel can draw: a widget view without a picture of its own
+    (a progress bar's text would show it frozen where it started). The explorers and the toolbox keep
+    theirs: each carries a PNG of its default view, which the page shows."""
+    widget = "application/vnd.jupyter.widget-view+json"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [
+                o for o in cell.outputs if not (widget in o.get("data", {}) and "image/png" not in o["data"])
+            ]
+
+
 def stage_notebooks(fast: bool, execute: list[str]) -> list[str]:
     """Every notebook into build/book-src/: executed ones with their outputs; returns the failures."""
     mode, package = ("fast" if fast else "full"), package_digest()
     failures, flagged, best = [], 0, {}
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    for gone in set(SRC.glob("*.ipynb")) - {SRC / p.name for p in paths}:  # a notebook renamed or removed
+        gone.unlink()
+    for path in paths:
         if fast and not any(path.name.startswith(name) for name in execute):
             nb = nbformat.read(path, as_version=4)
         else:
@@ -108,11 +123,12 @@ def stage_notebooks(fast: bool, execute: list[str]) -> list[str]:
                 print(f"  {problem}", flush=True)
             stops = [p[len("stopped: ") :] for p in record["problems"] if p.startswith("stopped: ")]
             failures += [f"{path.name}: {stop}" for stop in stops]
-            flagged += len(record["problems"]) - 2 * len(stops)  # a stop is listed twice: stopped, error
+            flagged += sum(not p.startswith("stopped: ") and ": error: " not in p for p in record["problems"])
             png = RUNS / mode / "png" / f"{path.stem}_best.png"
             best[path.stem] = png if png.exists() else None
         # The badge's picture is served by the book itself (a page loads nothing from elsewhere).
         nb.cells[0].source = nb.cells[0].source.replace(BADGE, "_static/colab-badge.svg")
+        drop_live_widgets(nb)
         write_if_changed(SRC / path.name, nbformat.writes(nb).encode())
     for stem, png in best.items():
         if png is not None:

@@ -49,8 +49,8 @@ def lecture_map(notebooks: Path) -> str:
     """Notebook 01's section "The lecture's map, once": which method computes what, in which notebook."""
     for cell in nbformat.read(next(notebooks.glob("01_*.ipynb")), as_version=4).cells:
         if cell.cell_type == "markdown" and "### The lecture's map" in cell.source:
-            text = cell.source[cell.source.index("### The lecture's map") :]
-            return text.split("\n", 1)[1].strip() + "\n"
+            text = cell.source[cell.source.index("### The lecture's map") :].split("\n", 1)[1]
+            return text.split("\nWhy look at all?")[0].strip() + "\n"  # its last paragraph points into 01
     raise ValueError('notebook 01 has no section "### The lecture\'s map"')
 
 
