@@ -76,7 +76,7 @@ def page_facts(driver, url: str) -> dict:
 
 
 def test_every_chapter_page_loads_typesets_and_links_to_its_notebook(site, browser):
-    pages = [*NOTEBOOKS, "index", "setup", "api", "teachers", "benchmarks", "gpu", "ledger"]
+    pages = [*NOTEBOOKS, "index", "genindex", "setup", "api", "teachers", "benchmarks", "gpu", "ledger"]
     formulas = 0
     for page in pages:
         browser.get_log("browser")  # drop what earlier pages logged
