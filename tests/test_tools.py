@@ -94,7 +94,14 @@ def test_the_book_reruns_a_notebook_only_when_it_or_the_package_changed(tmp_path
     path.write_text(path.read_text().replace("6 * 7", "6 * 8"))
     nb, record = book.executed(path, "fast", "package-2")  # the notebook changed
     assert not record["cached"] and "48" in nb.cells[0].outputs[0]["text"]
-    assert book.package_digest() == book.package_digest() and len(book.package_digest()) == 64
+    monkeypatch.setattr(book, "ROOT", tmp_path)  # the digest reads ROOT/vizkit: a package of one file
+    (tmp_path / "vizkit" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "vizkit" / "a.py").write_text("x = 1")
+    before = book.package_digest()
+    (tmp_path / "vizkit" / "__pycache__" / "a.pyc").write_bytes(b"compiled")
+    assert book.package_digest() == before  # compiled files do not count
+    (tmp_path / "vizkit" / "a.py").write_text("x = 2")
+    assert book.package_digest() != before
 
 
 def test_the_book_goes_on_past_a_failing_notebook_and_lists_it(tmp_path, monkeypatch):

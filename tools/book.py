@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -45,8 +46,36 @@ def package_digest() -> str:
     return digest.hexdigest()
 
 
+def environment() -> str:
+    """What else a run depends on: the VIZKIT_ settings, the checks' code (tools/runs.py), the versions
+    of the packages the notebooks compute with, and the data at hand (cut-outs, a cached image set)."""
+    from importlib import metadata
+
+    from vizkit import data
+    from vizkit.image_sets import data_dir
+
+    packages = (
+        "torch",
+        "torchvision",
+        "timm",
+        "numpy",
+        "scipy",
+        "matplotlib",
+        "scikit-learn",
+        "scikit-image",
+    )
+    facts = {
+        "settings": sorted((k, v) for k, v in os.environ.items() if k.startswith("VIZKIT_")),
+        "runs.py": hashlib.sha256((ROOT / "tools" / "runs.py").read_bytes()).hexdigest(),
+        "versions": [metadata.version(name) for name in packages],
+        "objects": data.object_names(),
+        "image sets": sorted(p.name for p in data_dir().glob("*")) if data_dir().exists() else [],
+    }
+    return json.dumps(facts)
+
+
 def cache_key(path: Path, mode: str, package: str) -> str:
-    """What a cached run depends on: the notebook's source, the package, the mode."""
+    """What a cached run depends on: the notebook's source, the package (and environment()), the mode."""
     return hashlib.sha256(path.read_bytes() + package.encode() + mode.encode()).hexdigest()
 
 
@@ -69,8 +98,12 @@ def executed(path: Path, mode: str, package: str) -> tuple[nbformat.NotebookNode
     return nb, {**record, "cached": False}
 
 
+STAGED: set[Path] = set()  # every file this build staged; anything else in build/book-src/ is removed
+
+
 def write_if_changed(target: Path, content: bytes) -> None:
     """Write a staged file only when its content differs, so Sphinx sees it unchanged otherwise."""
+    STAGED.add(target)
     if not target.exists() or target.read_bytes() != content:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
@@ -107,12 +140,9 @@ def drop_live_widgets(nb: nbformat.NotebookNode) -> None:
 
 def stage_notebooks(fast: bool, execute: list[str]) -> list[str]:
     """Every notebook into build/book-src/: executed ones with their outputs; returns the failures."""
-    mode, package = ("fast" if fast else "full"), package_digest()
+    mode, package = ("fast" if fast else "full"), package_digest() + environment()
     failures, flagged, best = [], 0, {}
-    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
-    for gone in set(SRC.glob("*.ipynb")) - {SRC / p.name for p in paths}:  # a notebook renamed or removed
-        gone.unlink()
-    for path in paths:
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         if fast and not any(path.name.startswith(name) for name in execute):
             nb = nbformat.read(path, as_version=4)
         else:
@@ -123,7 +153,9 @@ def stage_notebooks(fast: bool, execute: list[str]) -> list[str]:
                 print(f"  {problem}", flush=True)
             stops = [p[len("stopped: ") :] for p in record["problems"] if p.startswith("stopped: ")]
             failures += [f"{path.name}: {stop}" for stop in stops]
+            errors = sum(": error: " in p for p in record["problems"])
             flagged += sum(not p.startswith("stopped: ") and ": error: " not in p for p in record["problems"])
+            flagged += max(0, errors - len(stops))  # an error in a run that went on (its stop is listed)
             png = RUNS / mode / "png" / f"{path.stem}_best.png"
             best[path.stem] = png if png.exists() else None
         # The badge's picture is served by the book itself (a page loads nothing from elsewhere).
@@ -152,9 +184,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fast", action="store_true", help="fast mode, no execution but the notebooks named")
     parser.add_argument("notebooks", nargs="*", help="with --fast: names or prefixes of notebooks to execute")
     args = parser.parse_args(argv)
+    if args.notebooks and not args.fast:
+        parser.error("notebooks are named only with --fast (the full build executes every one)")
+    unknown = [n for n in args.notebooks if not any(NOTEBOOKS.glob(f"{n}*.ipynb"))]
+    if unknown:
+        parser.error(
+            f"no notebook starts with {unknown}: {sorted(p.stem for p in NOTEBOOKS.glob('*.ipynb'))}"
+        )
     start = time.perf_counter()
     stage_static()
     failures = stage_notebooks(args.fast, args.notebooks)
+    for stale in {p for p in SRC.rglob("*") if p.is_file()} - STAGED:  # a page or notebook removed or renamed
+        stale.unlink()
     code = sphinx()
     print(f"book: {OUT / 'index.html'} ({time.perf_counter() - start:.0f} s)")
     if failures:

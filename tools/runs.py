@@ -65,6 +65,10 @@ def execute(nb: nbformat.NotebookNode, path: Path, env: dict | None = None, **op
         client.execute(**({"env": env} if env is not None else {}))
     except (CellExecutionError, CellTimeoutError, DeadKernelError):
         return failure(nb) or "the kernel died or a cell timed out"
+    except (
+        Exception
+    ) as error:  # the kernel did not start, or the client broke: this run stops, not the caller
+        return f"the run stopped: {type(error).__name__}: {str(error)[:200]}"
     return ""
 
 
