@@ -151,3 +151,6 @@ def test_the_readme_stays_a_newcomers_page():
     paths = re.findall(r"`((?:book|course|tools|tests|\.github)/[\w./-]+)`|\]\(([\w./-]+)\)", text)
     missing = [p for pair in paths for p in pair if p and not (ROOT / p).exists()]
     assert not missing, f"README.md points to files that do not exist: {missing}"
+    targets = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
+    named = set(re.findall(r"`make ([\w-]+)", text))
+    assert named and named <= targets, f"README.md names make targets that do not exist: {named - targets}"
