@@ -118,9 +118,8 @@ def test_twenty_submissions_graded_in_parallel_each_as_expected(tmp_path):
         )
         assert phrase in text, (student, text)
     assert len(list(out.glob("gradebook-*.jsonl"))) == 2
-    if (
-        os.geteuid() == 0
-    ):  # nothing of the children's users is left: no process (the "forks" sleeper), no home
+    # nothing of the children's users is left: no process (the "forks" sleeper), no home
+    if os.geteuid() == 0:
         uids = (grade.child_uid(0), grade.child_uid(1))
         left = owned_by(Path("/proc").glob("[0-9]*"), uids)
         homes = owned_by(Path(tempfile.gettempdir()).glob("grade-*"), uids)
