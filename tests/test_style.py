@@ -42,6 +42,39 @@ def test_texture_synthesis_lowers_the_gram_loss_by_90_percent(model):
     assert gram_distance(model, out, targets) < 0.1 * before
 
 
+def test_statistics_known_answers():
+    f = torch.tensor([[[[1.0, 3.0]], [[2.0, 2.0]]]])  # 1 x 2 channels x 1 x 2 positions
+    assert torch.allclose(style.STATISTICS["mean"](f), torch.tensor([[2.0, 2.0]]))
+    assert torch.allclose(
+        style.mean_std(f), torch.tensor([[2.0, 2.0, 1.0, 0.0]]), atol=1e-2
+    )  # sqrt(var + 1e-5)
+    f.requires_grad_(True)
+    style.mean_std(f).sum().backward()  # a constant channel: finite gradients
+    assert torch.isfinite(f.grad).all()
+
+
+def test_statistic_loss_is_gram_loss_for_gram(model):
+    texture = paintings.painting("mosaic", size=64)
+    targets = style.target_statistics(model, texture, ["bn1", "blocks.1.0.bn1"], "gram")
+    noise = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.1
+    a = style.evaluate(model, style.statistic_loss(targets, "gram"), noise)
+    assert a > 0 and a == style.evaluate(model, style.gram_loss(targets), noise)
+    with pytest.raises(ValueError, match="unknown statistic 'median'; choose one of"):
+        style.target_statistics(model, texture, ["bn1"], "median")
+
+
+@pytest.mark.parametrize("statistic", ["mean", "mean_std"])
+def test_texture_synthesis_by_other_statistics_lowers_their_loss(model, statistic):
+    texture = paintings.painting("mosaic", size=64)
+    layers = ["bn1", "blocks.1.0.bn1", "blocks.2.0.bn1"]
+    loss = style.statistic_loss(style.target_statistics(model, texture, layers, statistic), statistic)
+    noise = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.1  # the loop's start
+    out = style.texture_synthesis(
+        model, texture, layers, size=64, steps=20, progress=False, statistic=statistic
+    )
+    assert style.evaluate(model, loss, out) < 0.2 * style.evaluate(model, loss, noise)
+
+
 def test_style_transfer_ends_near_the_style_and_near_the_content(model):
     content = vizkit.images.center_crop(vizkit.images.resize(data.photo("chelsea"), 128), 128)
     painting = paintings.painting("swirls", size=128)

@@ -23,9 +23,9 @@ from .optvis import ascent, clamp_pixels
 
 # fmt: off
 __all__ = [
-    "StyleLoss", "efros_leung", "evaluate", "feature_loss", "features_of", "gram", "gram_loss", "image_tensor",
-    "invert",
-    "mean_total_variation", "style_transfer", "target_grams", "texture_synthesis",
+    "STATISTICS", "StyleLoss", "efros_leung", "evaluate", "feature_loss", "features_of", "gram", "gram_loss",
+    "image_tensor", "invert", "mean_std", "mean_total_variation", "statistic_loss", "style_transfer", "target_grams",
+    "target_statistics", "texture_synthesis",
 ]
 # fmt: on
 
@@ -35,6 +35,18 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     n, c, h, w = features.shape
     f = features.flatten(2)
     return f @ f.transpose(1, 2) / (h * w)
+
+
+def mean_std(features: torch.Tensor) -> torch.Tensor:
+    """Each channel's mean and standard deviation over positions (AdaIN's statistics) of NxCxHxW: Nx2C.
+
+    The standard deviation is sqrt(variance + 1e-5), as in AdaIN: finite gradients for a constant channel."""
+    f = features.flatten(2)
+    return torch.cat([f.mean(2), (f.var(2, correction=0) + 1e-5).sqrt()], 1)
+
+
+# Spatially invariant statistics a texture can be matched by (Johnson, in the lecture: the Gram is one of them).
+STATISTICS = {"gram": gram, "mean": lambda f: f.mean((2, 3)), "mean_std": mean_std}
 
 
 def features_of(
@@ -77,11 +89,7 @@ def gram_loss(targets: dict[str, torch.Tensor]) -> Objective:
     """Sum over layers of the mean squared difference between Gram matrices and the target Grams.
 
     targets: layer name -> 1xCxC target Gram (from `gram`, or a weighted mix of several)."""
-
-    def fn(f: Forward) -> torch.Tensor:
-        return sum((gram(f.rec[n]) - g.to(f.rec[n])).pow(2).mean() for n, g in targets.items())
-
-    return Objective(fn, list(targets), "gram_loss")
+    return statistic_loss(targets, "gram")
 
 
 def target_grams(
@@ -97,6 +105,26 @@ def target_grams(
         raise ValueError(f"got {len(mix)} weights for {len(styles)} style images")
     feats = [features_of(model, s, layers, size) for s in styles]
     return {n: sum(w * gram(f[n]) for w, f in zip(mix, feats)) for n in layers}
+
+
+def statistic_loss(targets: dict[str, torch.Tensor], statistic: str = "gram") -> Objective:
+    """gram_loss for any of STATISTICS: the mean squared difference to each layer's target statistic."""
+    of = STATISTICS[statistic]
+
+    def fn(f: Forward) -> torch.Tensor:
+        return sum((of(f.rec[n]) - t.to(f.rec[n])).pow(2).mean() for n, t in targets.items())
+
+    return Objective(fn, list(targets), f"statistic_loss({statistic!r})")
+
+
+def target_statistics(
+    model: ModelLike, texture: ImageLike, layers: Sequence[str], statistic: str = "gram"
+) -> dict[str, torch.Tensor]:
+    """One image's statistic (a key of STATISTICS) at each layer: layer name -> 1 x ... tensor."""
+    if statistic not in STATISTICS:
+        raise ValueError(f"unknown statistic {statistic!r}; choose one of {sorted(STATISTICS)}")
+    feats = features_of(model, texture, layers)
+    return {n: STATISTICS[statistic](feats[n]) for n in layers}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,13 +183,15 @@ def texture_synthesis(
     lr: float | None = None,
     seed: int = 0,
     progress: bool = True,
+    statistic: str = "gram",
 ) -> np.ndarray:
     """Gatys et al. 2015: a size x size image whose Gram matrices at `layers` match the texture's.
 
     layers: None = the model's style_layers. Starts from noise; optimizer 'lbfgs' (lr 1) or 'adam'
-    (lr 0.05). Returns HxWx3 float in [0, 1]."""
+    (lr 0.05). statistic: what is matched, a key of STATISTICS ('gram'; 'mean': each channel's mean;
+    'mean_std': its mean and standard deviation). Returns HxWx3 float in [0, 1]."""
     names = [resolve_name(model, layer) for layer in role_layers(model, "style_layers", layers)]
-    targets = target_grams(model, [texture], names)
+    targets = target_statistics(model, texture, names, statistic)
     noise = (
         torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(settings.seed(seed))).to(
             model_device(model)
@@ -173,7 +203,7 @@ def texture_synthesis(
         model,
         ascent(
             model,
-            -gram_loss(targets),
+            -statistic_loss(targets, statistic),
             noise,
             steps,
             lr=lr,
