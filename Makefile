@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vizkit-installed
 
-.PHONY: install lint lab toolbox book-install book book-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-small-cnns train-vit train-sae grade course-install course rehearse clean
+.PHONY: install lint lab toolbox book-install book book-fast screenshots test test-seeds test-browser test-floors test-colab assignments bench train-fast-style train-texture-network train-small-cnns train-vit train-sae grade course-install course rehearse clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -114,6 +114,11 @@ bench: install
 ## settings and minutes are recorded in vizkit/weights/fast_style/TRAINING.json). Resumes if interrupted.
 train-fast-style: install
 	$(BIN)/python tools/train_fast_style.py --steps 1200
+
+## Retrain notebook 11's texture network (Ulyanov et al. 2016) for the gravel photo (about 3 minutes on 2 cores;
+## recorded in vizkit/weights/texture_networks/TRAINING.json).
+train-texture-network: install
+	$(BIN)/python tools/train_texture_network.py --texture gravel --steps 600 --seed 2
 
 ## Retrain the two small CNNs of notebook 13's data randomisation test, true and shuffled labels
 ## (about 5 minutes on 2 cores; recorded in vizkit/weights/small_cnns/TRAINING.json).
