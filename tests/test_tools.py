@@ -83,6 +83,33 @@ def test_prose_numbers_finds_a_number_nothing_checks(tmp_path, capsys):
     assert not prose.asserts_value("print(0.85)", "85%") and prose.asserts_value("assert d < 0.15", "0.15")
 
 
+def test_prose_numbers_by_value_or_from_the_full_mode_run(tmp_path, monkeypatch):
+    """In ASSERTED notebooks a number is checked only by a check beside it that names it, or when its
+    sentence (or its cell's first sentence) says it is from the full-mode run and a check sits beside it;
+    BY_VALUE_ONLY notebooks (13) have only the first form."""
+    prose = tool("prose_numbers")
+    monkeypatch.setattr(prose, "ASSERTED", ("99_try.ipynb",))
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    claim = md("The map hits the object on 87% of the pictures.")
+    full = md("In the full-mode run the map hits the object on 87% of the pictures.")
+    preface = md(
+        "What the table shows (numbers from a full-mode run):\n- the map hits the object on 87% of them."
+    )
+    other, named = code("assert hits > 0.8"), code("vizkit.expect('hits', hits, above=0.87 - 0.01)")
+    path = tmp_path / "99_try.ipynb"
+
+    def statuses(*cells):
+        nbformat.write(nbformat.v4.new_notebook(cells=list(cells)), path)
+        return [n.status for n in prose.numbers(path)]
+
+    assert statuses(claim, other) == ["UNCHECKED"]  # a check beside it, about something else
+    assert statuses(claim, named) == ["checked"]
+    assert statuses(full, other) == ["full mode"] and statuses(preface, other) == ["full mode"]
+    assert statuses(full) == ["UNCHECKED"]  # the full-mode form still needs a check beside it
+    monkeypatch.setattr(prose, "BY_VALUE_ONLY", ("99_try.ipynb",))
+    assert statuses(full, other) == ["UNCHECKED"] and statuses(full, named) == ["full mode"]
+
+
 def test_the_book_reruns_a_notebook_only_when_it_or_the_package_changed(tmp_path, monkeypatch):
     book = tool("book")
     monkeypatch.setattr(book, "RUNS", tmp_path / "runs")
