@@ -183,6 +183,10 @@ def test_scale_policies_have_known_answers():
     maps, lo, hi = heatmaps.scaled([ramp, flat], "positive", "percentile")
     assert maps[0][0, 0] == 0.0 and maps[0][0, 100] == pytest.approx(100 / 199) and maps[0][0, 200] == 1.0
     assert not maps[1].any()  # a constant map says nothing: all at its minimum
+    signed = np.linspace(-1.0, 3.0, 201).reshape(1, 201)
+    maps, lo, hi = heatmaps.scaled([signed], "drop", "percentile")
+    assert (lo, hi) == (-1.0, 1.0) and maps[0][0, 50] == pytest.approx(0.0)  # zero stays zero
+    assert maps[0].max() == 1.0 and maps[0][0, 0] == pytest.approx(-1 / np.percentile(np.abs(signed), 99.5))
     with pytest.raises(ValueError, match="scale must be one of"):
         heatmaps.scaled([ramp], "positive", "global")
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import attacks, dreams, fast_style, heatmaps, plot, style
+from . import attacks, dreams, fast_style, plot, style
 from .attribution import occlusion
 from .layers import ModelLike
 from .methods import METHODS
@@ -101,26 +101,18 @@ def _class_menu(model: ModelLike, value: int) -> widgets.Dropdown:
 def occlusion_explorer(
     model: ModelLike, x: torch.Tensor, img: np.ndarray, target: int, sizes=(16, 32, 48), strides=(8, 16, 32)
 ):
-    """Occlusion (notebook 04): the square's size and stride, over the picture; centred on the unoccluded P."""
+    """Occlusion (notebook 04): the square's size and stride; the drop p0 - P over the picture, as 04 draws it."""
     p0 = float(probabilities(model, x)[target])
 
     def draw(size: int, stride: int) -> Figure:
         grid = occlusion(model, x, target, size=size, stride=stride)[0]  # (rows, cols) of windows
-        # as notebook 04 draws it: each window's P over the stride-wide cell at its centre
-        h, w = img.shape[:2]
-        canvas = np.full((h + 2 * stride, w + 2 * stride), p0)  # a margin for cells that start outside
-        y0 = stride + size // 2 - stride // 2
-        cells = np.kron(grid, np.ones((stride, stride)))[: canvas.shape[0] - y0, : canvas.shape[1] - y0]
-        canvas[y0 : y0 + cells.shape[0], y0 : y0 + cells.shape[1]] = cells
-        heat = canvas[stride : stride + h, stride : stride + w]
         fig = Figure(figsize=(9.0, 4.0))
         photo, ax = fig.subplots(1, 2)
         photo.imshow(img)
         photo.set(title=f"the picture: P({model.classes[target]}) = {p0:.2f}", xticks=[], yticks=[])
-        lo, hi = heatmaps.heat_range(grid, "probability", center=p0)  # symmetric about p0
-        plot.show_heatmap(img, heat, ax=ax, kind="probability", center=p0, vmin=lo, vmax=hi,
-                          title=f"a {size}-px grey square every {stride} px",
-                          label="P(class) when occluded")  # blue: lower, red: higher  # fmt: skip
+        plot.show_occlusion(
+            img, grid, size, stride, p0, f"a {size}-px grey square every {stride} px", ax
+        )  # as 04 draws it
         fig.tight_layout()
         return fig
 

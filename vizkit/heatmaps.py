@@ -16,7 +16,7 @@ from .images import resize_map
 
 # fmt: off
 __all__ = [
-    "CMAPS", "KINDS", "ArrayLike", "as_numpy", "gradient_image", "heat_range", "map_style", "overlay",
+    "CMAPS", "KINDS", "ArrayLike", "as_numpy", "gradient_image", "heat_range", "map_style", "occlusion_drop", "overlay",
     "shared_range", "single", "diverging", "SCALES", "scaled", "scale_bar", "unbatched",
 ]
 # fmt: on
@@ -89,7 +89,7 @@ def shared_range(
 SCALES = {  # how panels of maps share colours, and what their colour bar then says
     "shared": "",  # one range over every map (heat_range of the kind): values compare across panels
     "each": "each map from 0 to its own maximum",
-    "percentile": "each map from its minimum (0) to its 99.5th percentile (1)",
+    "percentile": "each map from its minimum (0) to its 99.5th percentile (1)",  # signed: -1 to 1 about 0
 }
 
 
@@ -98,7 +98,8 @@ def scaled(
 ) -> tuple[list, float, float]:
     """Maps put on one colour scale, with its limits (lo, hi): "shared" keeps them as they are (the
     widest heat_range of the kind); "each" divides each by its largest |value| (0..1, or -1..1 for a
-    diverging kind); "percentile" takes each from its minimum (0) to its 99.5th percentile (1), clipped:
+    diverging kind); "percentile" takes each from its minimum (0) to its 99.5th percentile (1), clipped
+    (a diverging kind: each divided by its 99.5th percentile of |value|, -1 to 1, so that 0 stays 0):
     for maps in different units (notebook 13's fourteen methods)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
@@ -108,6 +109,9 @@ def scaled(
     if scale == "each":
         maps = [m / max(float(np.abs(m).max()), 1e-12) for m in maps]
         return maps, (-1.0 if diverging(kind, None) else 0.0), 1.0
+    if diverging(kind, None):  # signed maps keep their zero: symmetric, -1 to 1
+        tops = [max(float(np.percentile(np.abs(m), 99.5)), 1e-12) for m in maps]
+        return [np.clip(m / top, -1, 1) for m, top in zip(maps, tops)], -1.0, 1.0
     tops = [(m.min(), np.percentile(m, 99.5)) for m in maps]
     return [np.clip((m - lo) / max(top - lo, 1e-12), 0, 1) for m, (lo, top) in zip(maps, tops)], 0.0, 1.0
 
@@ -135,14 +139,19 @@ def overlay(
     vmin: float | None = None,
     vmax: float | None = None,
     center: float | None = None,
+    grey: bool = True,
 ) -> np.ndarray:
     """A heatmap (h, w; resized bilinearly to the image) over an HxWx3 image -> HxWx3 in [0, 1].
 
     The opacity follows the value: alpha where the map reaches its limit, 0 where there is no evidence
     (at vmin, or at `center` for a signed map), so the photo shows through where the map says nothing.
+    grey: the photo under the map is a greyscale copy, so that warm maps stay visible on warm photos (an
+    orange cat, a red cup); draw the photo itself beside the map where its colours matter.
     """
     img = single(img, 3)
     img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
+    if grey:
+        img = np.repeat(img @ np.array([0.299, 0.587, 0.114])[:, None], 3, axis=-1)  # luminance
     heat = resize_map(single(heatmap, 2), img.shape[:2])
     lo = float(heat.min()) if vmin is None else vmin
     hi = float(heat.max()) if vmax is None else vmax
@@ -151,6 +160,20 @@ def overlay(
     strength = t if center is None else np.clip(np.abs(heat - center) / max(hi - center, 1e-12), 0, 1)
     weight = alpha * strength[..., None]
     return (1 - weight) * img + weight * colours
+
+
+def occlusion_drop(grid: ArrayLike, p0: float, size: int, stride: int, shape: tuple[int, int]) -> np.ndarray:
+    """Occlusion as a picture-sized map of the drop p0 - P: each window's drop over the stride x stride cell
+    at its centre (the window's own square overlaps its neighbours'), 0 where no window is centred.
+
+    grid: (rows, cols) of P(class) with the window at each position (vizkit.occlusion); shape: (H, W)."""
+    drop = p0 - single(grid, 2)
+    h, w = shape
+    canvas = np.zeros((h + 2 * stride, w + 2 * stride))  # a margin for cells that start outside
+    y0 = stride + size // 2 - stride // 2
+    cells = np.kron(drop, np.ones((stride, stride)))[: canvas.shape[0] - y0, : canvas.shape[1] - y0]
+    canvas[y0 : y0 + cells.shape[0], y0 : y0 + cells.shape[1]] = cells
+    return canvas[stride : stride + h, stride : stride + w]
 
 
 def map_style(

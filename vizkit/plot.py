@@ -21,6 +21,7 @@ from .heatmaps import (
     diverging,
     heat_range,
     map_style,
+    occlusion_drop,
     overlay,
     scale_bar,
     scaled,
@@ -34,7 +35,7 @@ from .tiles import filter_images, show_top_patches
 # fmt: off
 __all__ = [
     "COLUMN_WIDTH", "embedding_grid", "filter_images", "scale_bar", "show_beside", "show_filters", "show_grid",
-    "show_heatmap", "show_images", "show_map", "show_maps", "show_prediction", "show_top_patches",
+    "show_heatmap", "show_images", "show_map", "show_occlusion", "show_maps", "show_prediction", "show_top_patches",
     "show_topk", "snap_to_grid",
 ]
 # fmt: on
@@ -230,6 +231,24 @@ def show_heatmap(
     ax.set_title(title, fontsize=10)
     ax.set_xticks([]), ax.set_yticks([])
     return fig
+
+
+def show_occlusion(
+    img: ArrayLike,
+    grid: ArrayLike,
+    size: int,
+    stride: int,
+    p0: float,
+    title: str = "",
+    ax: plt.Axes | None = None,
+    lim: tuple[float, float] | None = None,
+) -> Figure:
+    """Occlusion drawn as the series draws it: the drop p0 - P of each window over its centre cell
+    (heatmaps.occlusion_drop), red where hiding the window lowers the class's probability (evidence for
+    it), blue where it raises it, symmetric about 0. lim: a shared (lo, hi) of drops for compared panels."""
+    drop = occlusion_drop(grid, p0, size, stride, single(img, 3).shape[:2])
+    lo, hi = lim or heat_range(p0 - single(grid, 2), "drop")
+    return show_heatmap(img, drop, title, "drop in P(class) when hidden", "drop", 0.0, None, ax, lo, hi)
 
 
 def show_map(
