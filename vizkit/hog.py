@@ -2,7 +2,8 @@
 HOG + linear classifier can be attacked with gradients (notebook 09: adversarial examples are not a CNN quirk).
 
 skimage's own `hog` is NumPy and has no gradient; `hog` here computes the same numbers (checked in
-tests/test_hog.py to 1e-6 of skimage's, which sums in float32) with tensor operations."""
+tests/test_hog.py to 1e-6 of skimage's, which sums in float32) with tensor operations. Written against scikit-image
+0.26; with 0.22 (the declared floor) one of lfw_subset's 200 pictures differs (cause not traced)."""
 
 from __future__ import annotations
 
