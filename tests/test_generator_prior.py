@@ -69,16 +69,17 @@ def test_training_lowers_both_losses():
         steps=300,
         batch=8,
         lr=3e-3,
+        side=16,
         progress=False,
         callback=lambda s, p, f: steps.append(s),
     )
     torch.manual_seed(0)
-    fresh = CodeDecoder(8, feed=16).eval()  # the weights training started from
+    fresh = CodeDecoder(8, side=16, feed=16).eval()  # the weights training started from
     codes = pooled_features(net, pictures).detach()
 
     def losses(d: CodeDecoder) -> tuple[float, float]:
         with torch.no_grad():
-            pixel = F.mse_loss(d(codes), F.interpolate(pictures, size=64, mode="area"))
+            pixel = F.mse_loss(d(codes), pictures)
             feature = 1 - F.cosine_similarity(pooled_features(net, decode(d, codes)), codes).mean()
         return pixel.item(), feature.item()
 
@@ -88,7 +89,7 @@ def test_training_lowers_both_losses():
         f0,
         p1,
         f1,
-    )  # measured 0.44, 0.02
+    )  # measured 0.30-0.42, 0.02 (seeds 0-2)
     assert dec.feed == 16 and torch.equal(dec.mean_code, codes.mean(0))
     assert count_hooks(net) == 0
 

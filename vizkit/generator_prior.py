@@ -106,19 +106,21 @@ def train_code_decoder(
     batch: int = 32,
     lr: float = 2e-3,
     feature_weight: float = 0.1,
+    side: int = 64,
     seed: int = 0,
     progress: bool = True,
     callback: Callable[[int, float, float], None] | None = None,
 ) -> CodeDecoder:
     """A CodeDecoder that inverts the model's pooled features of `pictures` (N x 3 x S x S in [0, 1]; S
     becomes the feed side): loss = mean squared pixel error at the decoder's side + feature_weight x
-    (1 - cosine of the decoded picture's features to the code). Adam at lr, x0.3 at 50% and 75% of the
-    steps; callback(step, pixel loss, feature loss) each step."""
+    (1 - cosine of the decoded picture's features to the code); side: of the decoder's pictures (a power
+    of 2, 8 to 256). Adam at lr, x0.3 at 50% and 75% of the steps; callback(step, pixel loss, feature
+    loss) each step."""
     dev = model_device(model)
     pictures = pictures.to(dev)
     codes = _codes(model, pictures)
     torch.manual_seed(seed)
-    decoder = CodeDecoder(codes.shape[1], feed=pictures.shape[-1]).to(dev).train()
+    decoder = CodeDecoder(codes.shape[1], side=side, feed=pictures.shape[-1]).to(dev).train()
     decoder.upper.copy_(codes.max(0).values)
     decoder.mean_code.copy_(codes.mean(0))
     small = F.interpolate(pictures, size=decoder.config["side"], mode="area")
