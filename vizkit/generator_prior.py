@@ -10,10 +10,7 @@ that optvis.ascent runs it as it runs a Fourier image)."""
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import data
+from . import data, shipped
 from .hooks import frozen, run_to
 from .inputs import last_linear, to_model_space
 from .layers import ModelLike, as_net, model_device, resolve_name
@@ -39,7 +36,7 @@ __all__ = [
     "training_record",
 ]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "code_decoders"
+WEIGHTS_DIR = shipped.WEIGHTS / "code_decoders"
 
 
 class CodeDecoder(nn.Module):
@@ -166,20 +163,12 @@ def code_image(
 
 def code_decoder_names() -> list[str]:
     """The shipped decoders (vizkit/weights/code_decoders/*.pt), by model name."""
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
-
-
-@functools.cache
-def _state(name: str) -> dict:
-    path = WEIGHTS_DIR / f"{name}.pt"
-    if not path.exists():
-        raise KeyError(f"no shipped code decoder for {name!r}; available: {code_decoder_names()}")
-    return torch.load(path, weights_only=True)
+    return shipped.names("code_decoders")
 
 
 def load_code_decoder(name: str = "efficientnet_lite0") -> CodeDecoder:
     """The shipped decoder for a model (torch.load with weights_only=True), in eval mode; a fresh copy."""
-    state = _state(name)
+    state = shipped.state("code_decoders", name, "code decoder for")
     decoder = CodeDecoder(**state["config"])
     decoder.load_state_dict({k: v.float() for k, v in state["decoder"].items()})
     return decoder.eval()
@@ -187,4 +176,4 @@ def load_code_decoder(name: str = "efficientnet_lite0") -> CodeDecoder:
 
 def training_record() -> dict:
     """How each shipped decoder was trained (TRAINING.json): pictures, steps, minutes, command."""
-    return json.loads((WEIGHTS_DIR / "TRAINING.json").read_text())
+    return shipped.training_record("code_decoders")

@@ -8,10 +8,7 @@ padding (no border streak; the samples tile), and 8 channels per scale (16 did n
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import shipped
 from .hooks import frozen, record
 from .images import ImageLike
 from .inputs import to_array, to_model_space
@@ -36,7 +34,7 @@ __all__ = [
     "training_record",
 ]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "texture_networks"
+WEIGHTS_DIR = shipped.WEIGHTS / "texture_networks"
 
 
 def conv_block(cin: int, cout: int) -> nn.Sequential:
@@ -137,20 +135,12 @@ def train_texture_network(
 
 def texture_network_names() -> list[str]:
     """The shipped generators (vizkit/weights/texture_networks/*.pt), by texture."""
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
-
-
-@functools.cache
-def _state(name: str) -> dict:
-    path = WEIGHTS_DIR / f"{name}.pt"
-    if not path.exists():
-        raise KeyError(f"no shipped texture network {name!r}; available: {texture_network_names()}")
-    return torch.load(path, weights_only=True)
+    return shipped.names("texture_networks")
 
 
 def load_texture_network(name: str) -> TextureNetwork:
     """A shipped generator (torch.load with weights_only=True), in eval mode; a fresh copy each call."""
-    state = _state(name)
+    state = shipped.state("texture_networks", name, "texture network")
     net = TextureNetwork(**state["config"])
     net.load_state_dict({k: v.float() for k, v in state["net"].items()})
     return net.eval()
@@ -158,4 +148,4 @@ def load_texture_network(name: str) -> TextureNetwork:
 
 def training_record() -> dict:
     """How each shipped generator was trained (TRAINING.json): texture, steps, minutes, command."""
-    return json.loads((WEIGHTS_DIR / "TRAINING.json").read_text())
+    return shipped.training_record("texture_networks")
