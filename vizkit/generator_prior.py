@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import data, shipped
+from .activations import features
 from .hooks import frozen, run_to
 from .inputs import last_linear, to_model_space
 from .layers import ModelLike, as_net, model_device, resolve_name
@@ -88,14 +89,6 @@ def decoder_pictures(n: int, size: int = 128, seed: int = 0) -> torch.Tensor:
     return torch.as_tensor(np.concatenate([views, pasted])).permute(0, 3, 1, 2).float() / 255
 
 
-def _codes(model: ModelLike, pictures: torch.Tensor, batch: int = 100) -> torch.Tensor:
-    """Pooled features of pictures (N x 3 x H x W in [0, 1]) in batches, without gradients."""
-    with torch.no_grad():
-        return torch.cat(
-            [pooled_features(model, pictures[i : i + batch]) for i in range(0, len(pictures), batch)]
-        )
-
-
 def train_code_decoder(
     model: ModelLike,
     pictures: torch.Tensor,
@@ -115,7 +108,7 @@ def train_code_decoder(
     loss) each step."""
     dev = model_device(model)
     pictures = pictures.to(dev)
-    codes = _codes(model, pictures)
+    codes = torch.as_tensor(features(model, to_model_space(model, pictures), batch_size=100), device=dev)
     torch.manual_seed(seed)
     decoder = CodeDecoder(codes.shape[1], side=side, feed=pictures.shape[-1]).to(dev).train()
     decoder.upper.copy_(codes.max(0).values)
