@@ -59,7 +59,7 @@ def rise(
     n_masks: int = 1000,
     cells: int = 7,
     p: float = 0.5,
-    batch_size: int = 64,
+    batch_size: int = 16,
     seed: int = 0,
 ) -> np.ndarray:
     """RISE saliency: sum_i P(target | x * M_i) M_i / (n_masks * p), masks streamed batch_size at a time.
