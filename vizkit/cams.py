@@ -29,7 +29,7 @@ from .inputs import (
     spatial,
     summed_class_score,
 )
-from .layers import ModelLike, as_net, channels_last, on_model_device, resolve_name, token_grid
+from .layers import ModelLike, as_net, on_model_device, resolve_name, token_grid
 
 __all__ = ["cam", "grad_cam", "grad_cam_plus_plus", "guided_grad_cam", "layer_cam", "score_cam"]
 
@@ -204,7 +204,7 @@ def score_cam(
             if classes is None or weight == "probability":
                 weights.append(scores_of(net, masked, scores[i], batch_size))
             else:
-                logits = torch.cat([net(channels_last(m))[:, classes[i]] for m in masked.split(batch_size)])
-                weights.append(logits.softmax(0))
+                logit = scores_of(net, masked, lambda logits, c=classes[i]: logits[:, c], batch_size)
+                weights.append(logit.softmax(0))  # a softmax over the channels
     weights = torch.stack(weights)[..., None, None]  # (N, K, 1, 1)
     return _finish(torch.relu((weights * a).sum(1)), x, upsample)
